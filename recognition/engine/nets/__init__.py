@@ -1,0 +1,1 @@
+"""Hand-written PyTorch networks for the embedders (no third-party model code)."""
