@@ -1,0 +1,350 @@
+"""``train-facenet``: train (or fine-tune) a FaceNet embedder on an identity-folder dataset.
+
+    python -m recognition.engine train-facenet --data DIR --backbone mobilenet --loss triplet+ce \\
+        --epochs 30 --out runs/facenet
+
+Outputs in ``--out``: ``checkpoint.pt`` (every epoch; ``--resume`` continues from it),
+``model.pt`` (the plain ``state_dict`` of the embedding net, classifier removed, loadable
+with ``strict=True`` into ``embedders.build_net(arch)``), ``model.json`` (arch, digest,
+figures), ``log.csv`` and ``curves.png``.
+
+Losses (``--loss``): ``triplet+ce`` is the seed's objective (batch-all triplet on the
+L2-normalised embedding + cross-entropy of the auxiliary classifier on the pre-normalisation
+vector); ``triplet-hard+ce`` mines batch-hard instead; ``triplet`` / ``triplet-hard`` /
+``circle`` are metric losses alone; ``softmax`` / ``lsoftmax`` / ``sphereface`` / ``normface`` /
+``cosface`` / ``arcface`` are classifier heads owned by the loss (not saved in ``model.pt``).
+Hyper-parameters: ``--loss-arg name=value`` (e.g. ``m=0.35``, ``s=30``, ``alpha=0.2``).
+"""
+
+from __future__ import annotations
+
+import argparse
+import hashlib
+import itertools
+import json
+import sys
+from collections.abc import Callable, Mapping
+from pathlib import Path
+
+import numpy as np
+import torch
+import torch.nn.functional as F
+from torch import nn
+from torch.utils.data import DataLoader
+
+from .. import losses as L
+from .common import (
+    Loop,
+    add_loop_arguments,
+    atomic_save,
+    build_optimizer,
+    build_scheduler,
+    load_initial_weights,
+    pick_device,
+    recalibrate_bn,
+    resolve_init,
+    resume_path,
+)
+from .data import FaceAugment, FaceFolder, PKSampler, align_folder, collate_faces, detector_aligner, people_in_pairs
+
+BACKBONES = {"mobilenet": "facenet_mobilenet", "inception_resnet": "facenet_inception_resnet"}
+FACENET_LOSSES = {"triplet+ce": "all", "triplet-hard+ce": "hard"}
+METRIC_LOSSES = {"triplet": "batch-all", "triplet-hard": "batch-hard", "circle": "circle"}
+LOSS_NAMES = [*FACENET_LOSSES, *METRIC_LOSSES, *L.CLASSIFIER_LOSSES]
+
+Evaluate = Callable[[nn.Module], Mapping[str, float]]
+
+
+def parse_loss_args(items: list[str] | None) -> dict[str, float | int | bool]:
+    """``["m=0.35", "easy_margin=true", "m=4"]`` -> typed keyword arguments."""
+    out: dict[str, float | int | bool] = {}
+    for item in items or []:
+        key, sep, value = item.partition("=")
+        if not sep:
+            raise ValueError(f"--loss-arg {item!r}: expected name=value")
+        low = value.lower()
+        if low in ("true", "false"):
+            out[key] = low == "true"
+        else:
+            num = float(value)
+            out[key] = int(num) if num.is_integer() and "." not in value else num
+    return out
+
+
+def build_criterion(
+    name: str, num_classes: int, embedding_size: int = 128, loss_args: dict | None = None
+) -> tuple[nn.Module, str]:
+    """The loss module and its kind: ``facenet`` (needs the net's classifier), ``classifier``
+    (owns its weight matrix) or ``metric``."""
+    kw = dict(loss_args or {})
+    if name in FACENET_LOSSES:
+        return L.FaceNetLoss(miner=FACENET_LOSSES[name], **kw), "facenet"
+    if name in METRIC_LOSSES:
+        return L.METRIC_LOSSES[METRIC_LOSSES[name]](**kw), "metric"
+    if name in L.CLASSIFIER_LOSSES:
+        return L.CLASSIFIER_LOSSES[name](embedding_size, num_classes, **kw), "classifier"
+    raise ValueError(f"unknown loss {name!r}; choose from {', '.join(LOSS_NAMES)}")
+
+
+def preprocess_fn(arch: str) -> Callable[[np.ndarray], torch.Tensor]:
+    """The embedder's own ``preprocess`` for ``arch`` (it needs no network, so no instance is built)."""
+    from ..embedders import EMBEDDER_CLASSES
+
+    cls = EMBEDDER_CLASSES[arch]
+    return cls.__new__(cls).preprocess
+
+
+def embedding_state_dict(model: nn.Module) -> dict[str, torch.Tensor]:
+    """The net's weights without the training-only classifier, on the CPU."""
+    return {k: v.detach().cpu().clone() for k, v in model.state_dict().items() if not k.startswith("classifier.")}
+
+
+def state_dict_digest(sd: Mapping[str, torch.Tensor]) -> str:
+    try:
+        from ..registry import state_dict_sha256
+    except ImportError:  # the registry is optional for training
+        h = hashlib.sha256()
+        for key in sorted(sd):
+            t = sd[key].detach().cpu().contiguous()
+            h.update(key.encode() + str(t.dtype).encode() + str(tuple(t.shape)).encode() + t.numpy().tobytes())
+        return h.hexdigest()
+    return state_dict_sha256(dict(sd))
+
+
+def build_parser() -> argparse.ArgumentParser:
+    p = argparse.ArgumentParser(
+        prog="python -m recognition.engine train-facenet",
+        description=__doc__.split("\n\n")[0],
+        formatter_class=argparse.ArgumentDefaultsHelpFormatter,
+    )
+    g = p.add_argument_group("data")
+    g.add_argument("--data", required=True, help="ROOT of ROOT/<identity>/<image> (aligned crops unless --align)")
+    g.add_argument(
+        "--align",
+        action="store_true",
+        help="--data holds raw photos: detect + align them once into OUT/aligned (needs detector weights)",
+    )
+    g.add_argument(
+        "--exclude-pairs",
+        action="append",
+        default=[],
+        help="leave out every person named in this LFW pairs file (repeatable)",
+    )
+    g.add_argument("--min-images", type=int, default=2, help="identities with fewer images are left out")
+    g.add_argument(
+        "--val-identities",
+        type=int,
+        default=0,
+        help="hold out this many identities for a pair-verification check each epoch",
+    )
+    g.add_argument("--input-size", type=int, default=0, help="crop side (0 = the embedder's own, 160)")
+    g.add_argument("--no-augment", action="store_true")
+    g.add_argument("--p", type=int, default=32, help="identities per batch")
+    g.add_argument("--k", type=int, default=4, help="images per identity per batch")
+    g.add_argument("--batches-per-epoch", type=int, default=0, help="0 = images // (P*K)")
+    g = p.add_argument_group("model and loss")
+    g.add_argument("--backbone", choices=sorted(BACKBONES), default="mobilenet")
+    g.add_argument("--loss", choices=LOSS_NAMES, default="triplet+ce")
+    g.add_argument(
+        "--loss-arg",
+        action="append",
+        default=[],
+        metavar="NAME=VALUE",
+        help="loss hyper-parameter, e.g. m=0.35 s=30 alpha=0.2 ce_weight=1 easy_margin=true",
+    )
+    g.add_argument("--dropout", type=float, default=None, help="override the net's dropout before the bottleneck")
+    g = p.add_argument_group("evaluation")
+    g.add_argument("--eval-pairs", default=None, help="LFW pairs file evaluated each epoch (e.g. pairsDevTest.txt)")
+    g.add_argument("--lfw-root", default=None, help="LFW root holding images/ (for --eval-pairs)")
+    add_loop_arguments(p, lr=1e-3, optimizer="adamw", weight_decay=5e-4)
+    # short runs and fine-tunes are common here; without it eval-mode embeddings of a young net collapse
+    p.set_defaults(bn_recalibrate=8)
+    return p
+
+
+def _held_out(identities: list[str], n: int) -> frozenset[str]:
+    """``n`` identities chosen by name hash (stable across runs and machines)."""
+    ranked = sorted(identities, key=lambda s: hashlib.sha256(s.encode()).hexdigest())
+    return frozenset(ranked[:n])
+
+
+def train_facenet(args: argparse.Namespace, evaluate: Evaluate | None = None) -> dict:
+    """Run the training described by ``args`` (see :func:`build_parser`); returns paths and history."""
+    from ..embedders import EMBEDDER_CLASSES, build_net
+
+    if not Path(args.data).is_dir():
+        raise FileNotFoundError(f"--data {args.data}: no such directory")
+    torch.manual_seed(args.seed)
+    if args.threads:
+        torch.set_num_threads(args.threads)
+    device = pick_device(args.device)
+    out = Path(args.out)
+    out.mkdir(parents=True, exist_ok=True)
+    arch = BACKBONES[args.backbone]
+    size = args.input_size or EMBEDDER_CLASSES[arch].input_size
+    progress = not args.no_progress
+
+    exclude: set[str] = set()
+    for f in args.exclude_pairs:
+        exclude |= people_in_pairs(Path(f))
+    data_root = Path(args.data)
+    if args.align:
+        counts = align_folder(data_root, out / "aligned", detector_aligner(arch, device), frozenset(exclude), progress)
+        print(f"# aligned into {out / 'aligned'}: {counts}", file=sys.stderr)
+        data_root = out / "aligned"
+
+    all_ids = sorted(d.name for d in data_root.iterdir() if d.is_dir() and d.name not in exclude)
+    held = _held_out(all_ids, args.val_identities)
+    augment = None if args.no_augment else FaceAugment()
+    train_set = FaceFolder(data_root, size, args.min_images, frozenset(exclude | held), augment)
+    preprocess = preprocess_fn(arch)
+
+    hooks = [evaluate] if evaluate else []
+    if held:
+        from .evaluators import folder_pairs_evaluator
+
+        val = FaceFolder(data_root, size, 1, frozenset((set(all_ids) - held) | exclude))
+        crops = np.stack([val.load(i) for i in range(len(val))])
+        hooks.append(folder_pairs_evaluator(crops, val.labels, preprocess, device))
+    if args.eval_pairs:
+        from .evaluators import lfw_pairs_evaluator
+
+        if not args.lfw_root:
+            raise ValueError("--eval-pairs needs --lfw-root")
+        hooks.append(lfw_pairs_evaluator(Path(args.eval_pairs), Path(args.lfw_root), arch, device))
+
+    def run_hooks(model: nn.Module) -> dict[str, float]:
+        merged: dict[str, float] = {}
+        for h in hooks:
+            merged.update(h(model))
+        return merged
+
+    criterion, kind = build_criterion(args.loss, train_set.num_classes, 128, parse_loss_args(args.loss_arg))
+    model = build_net(arch, num_classes=train_set.num_classes if kind == "facenet" else None)
+    if args.dropout is not None:
+        model.dropout.p = args.dropout
+    if args.init_from:
+        load_initial_weights(model, resolve_init(args.init_from), optional=("classifier.",))
+    model.to(device)
+    criterion.to(device)
+
+    sampler = PKSampler(train_set.labels, args.p, args.k, args.batches_per_epoch or None, seed=args.seed)
+    loader = DataLoader(
+        train_set,
+        batch_sampler=sampler,
+        num_workers=args.workers,
+        collate_fn=collate_faces,
+        pin_memory=device.type == "cuda",
+        persistent_workers=args.workers > 0,
+    )
+    modules = {"model": model, "criterion": criterion}
+    optimizer = build_optimizer([p for m in modules.values() for p in m.parameters()], args)
+    scheduler = build_scheduler(optimizer, args, len(sampler))
+    loop = Loop(
+        modules,
+        optimizer,
+        scheduler,
+        device,
+        out,
+        amp=not args.no_amp,
+        clip_grad=args.clip_grad,
+        progress=progress,
+        plot_every=args.plot_every,
+        title=f"FaceNet {args.backbone}, {args.loss}",
+    )
+    ckpt = resume_path(args)
+    if ckpt is not None:
+        loop.load_state_dict(torch.load(ckpt, map_location="cpu", weights_only=True))
+        print(f"# resumed from {ckpt} after epoch {loop.epoch}", file=sys.stderr)
+
+    print(
+        f"# {len(train_set)} images of {train_set.num_classes} identities ({len(held)} held out), "
+        f"{len(sampler)} batches of {sampler.p}x{sampler.k}, {arch} {size}px, loss {args.loss}, "
+        f"{device}{' AMP' if loop.amp else ''}",
+        file=sys.stderr,
+    )
+
+    def step(batch) -> tuple[torch.Tensor, dict[str, float]]:
+        crops, labels = batch
+        x = preprocess(crops).to(device, non_blocking=True)
+        labels = labels.to(device, non_blocking=True)
+        with loop.autocast():
+            feats = model.forward_features(x)
+        feats = feats.float()  # losses in float32: margins and exp(s * cos) are fp16-hostile
+        metrics: dict[str, float] = {}
+        if kind == "facenet":
+            logits = model.classifier(feats)
+            loss = criterion(feats, logits, labels)
+            metrics = {f"{k}_loss": v for k, v in criterion.components.items()}
+            metrics["triplet_active"] = criterion.triplet.last_active_fraction
+        elif kind == "classifier":
+            loss = criterion(feats, labels)
+            logits = criterion.logits(feats)
+        else:
+            loss = criterion(F.normalize(feats, dim=1), labels)
+            logits = None
+            if hasattr(criterion, "last_active_fraction"):
+                metrics["triplet_active"] = criterion.last_active_fraction
+        if logits is not None:
+            metrics["accuracy"] = float((logits.argmax(1) == labels).float().mean())
+        return loss, metrics
+
+    def make_loader(epoch: int):
+        sampler.set_epoch(epoch)
+        return loader
+
+    def recalibrate() -> None:
+        if args.bn_recalibrate <= 0:
+            return
+        sampler.set_epoch(10_000_000 + loop.epoch)  # a draw of its own; the next epoch resets it
+        batches = (preprocess(c).to(device) for c, _ in itertools.islice(iter(loader), args.bn_recalibrate))
+        with loop.autocast():
+            recalibrate_bn(model, batches)
+
+    def export(lp: Loop) -> None:
+        sd = embedding_state_dict(model)
+        atomic_save(sd, out / "model.pt")
+        meta = {
+            "arch": arch,
+            "input_size": size,
+            "embedder_class": EMBEDDER_CLASSES[arch].__name__,
+            "state_dict_sha256": state_dict_digest(sd),
+            "epoch": lp.epoch,
+            "loss": args.loss,
+            "loss_args": parse_loss_args(args.loss_arg),
+            "identities": train_set.num_classes,
+            "images": len(train_set),
+            "excluded_people": len(exclude),
+            "last": lp.history[-1],
+        }
+        (out / "model.json").write_text(json.dumps(meta, indent=2, default=str))
+
+    history = loop.run(
+        args.epochs,
+        make_loader,
+        step,
+        evaluate=run_hooks if hooks else None,
+        state_extra=lambda: {"args": vars(args)},
+        on_epoch_end=export,
+        before_eval=recalibrate,
+    )
+    if loop.epoch and not (out / "model.pt").is_file():
+        export(loop)  # resumed a finished run: still leave the final weights
+    return {"model": out / "model.pt", "checkpoint": out / "checkpoint.pt", "history": history}
+
+
+def main_train_facenet(argv: list[str] | None = None, evaluate: Evaluate | None = None) -> int:
+    """CLI entry point; ``evaluate(model) -> dict`` is an extra end-of-epoch hook (Python callers)."""
+    from ..registry import WeightsError
+
+    args = build_parser().parse_args(argv)
+    try:
+        result = train_facenet(args, evaluate)
+    except (ValueError, OSError, WeightsError) as exc:
+        print(f"error: {exc}", file=sys.stderr)
+        return 2
+    print(
+        f"trained weights: {result['model']}  (log: {Path(args.out) / 'log.csv'}, plot: "
+        f"{Path(args.out) / 'curves.png'})"
+    )
+    return 0
