@@ -1,0 +1,45 @@
+# FaceAccess: `make run` brings the whole system up on http://127.0.0.1:8000, `make test` runs the tests.
+# Both create .venv and install the project the first time (and again when pyproject.toml changes).
+
+PYTHON ?= python3
+VENV   ?= .venv
+PY     := $(VENV)/bin/python
+STAMP  := $(VENV)/.faceaccess-installed
+PYTEST_ARGS ?=
+
+.PHONY: run test lint install weights clean-venv
+
+run: weights
+	$(PY) -m faceaccess.runner
+
+test: weights
+	$(PY) -m pytest $(PYTEST_ARGS)
+
+lint: install
+	$(PY) -m ruff check .
+
+install: $(STAMP)
+
+weights: install
+	$(PY) -m recognition.engine fetch-weights
+
+# Debian/Ubuntu ship venv support separately (python3-venv); install it when we may, else say how.
+$(PY):
+	@$(PYTHON) -c 'import sys; sys.exit(0 if sys.version_info >= (3, 11) else "FaceAccess needs Python 3.11 or newer")'
+	@$(PYTHON) -m venv $(VENV) 2>/dev/null || { \
+	  rm -rf $(VENV); \
+	  if [ "$$(id -u)" = 0 ] && command -v apt-get >/dev/null; then \
+	    echo "installing python3-venv with apt-get"; \
+	    apt-get update -qq && DEBIAN_FRONTEND=noninteractive apt-get install -y -qq python3-venv && \
+	    $(PYTHON) -m venv $(VENV); \
+	  else \
+	    echo "'$(PYTHON) -m venv' failed: on Debian/Ubuntu run  sudo apt-get install python3-venv  and retry"; exit 1; \
+	  fi; }
+
+# The stamp makes a second `make run` skip pip entirely; touching pyproject.toml reinstalls.
+$(STAMP): pyproject.toml | $(PY)
+	$(PY) -m pip install --quiet -e '.[dev]'
+	@touch $@
+
+clean-venv:
+	rm -rf $(VENV)

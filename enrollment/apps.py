@@ -1,0 +1,10 @@
+from django.apps import AppConfig
+
+
+class EnrollmentConfig(AppConfig):
+    default_auto_field = "django.db.models.BigAutoField"
+    name = "enrollment"
+    verbose_name = "Enrollment"
+
+    def ready(self) -> None:
+        from . import signals  # noqa: F401  (connects the file clean-up handlers)

@@ -1,0 +1,126 @@
+"""People, their face photos, and the embeddings the engine made of them."""
+
+from __future__ import annotations
+
+import datetime as dt
+import uuid
+from pathlib import PurePath
+
+from django.db import models
+from django.utils import timezone
+from pgvector.django import HnswIndex, VectorField
+
+EMBEDDING_DIM = 128
+
+
+class Person(models.Model):
+    name = models.CharField(max_length=200)
+    external_id = models.CharField(max_length=100, blank=True, help_text="Employee or badge id.")
+    active = models.BooleanField(default=True)
+    valid_from = models.DateTimeField(null=True, blank=True)
+    valid_until = models.DateTimeField(null=True, blank=True)
+    notes = models.TextField(blank=True)
+    # Default rule: an active person may pass every camera of a site they belong to.
+    sites = models.ManyToManyField("recognition.Site", related_name="people", blank=True)
+    created_at = models.DateTimeField(auto_now_add=True)
+    updated_at = models.DateTimeField(auto_now=True)
+
+    class Meta:
+        ordering = ["name", "id"]
+        constraints = [
+            models.UniqueConstraint(
+                fields=["external_id"], condition=~models.Q(external_id=""), name="person_external_id_unique"
+            ),
+            models.CheckConstraint(
+                condition=models.Q(valid_from__isnull=True)
+                | models.Q(valid_until__isnull=True)
+                | models.Q(valid_from__lte=models.F("valid_until")),
+                name="person_validity_ordered",
+            ),
+        ]
+
+    def __str__(self) -> str:
+        return self.name
+
+    def is_valid_at(self, when: dt.datetime | None = None) -> bool:
+        when = when or timezone.now()
+        return (self.valid_from is None or self.valid_from <= when) and (
+            self.valid_until is None or when <= self.valid_until
+        )
+
+
+def face_upload_to(instance: FaceImage, filename: str) -> str:
+    ext = PurePath(filename).suffix.lower() or ".jpg"
+    return f"faces/{instance.person_id}/{uuid.uuid4().hex}{ext}"
+
+
+def crop_upload_to(instance: FaceImage, filename: str) -> str:
+    return f"crops/{instance.person_id}/{uuid.uuid4().hex}.png"
+
+
+class FaceImage(models.Model):
+    class Status(models.TextChoices):
+        PENDING = "pending"
+        PROCESSING = "processing"
+        ENROLLED = "enrolled"
+        NO_FACE = "no_face"
+        SEVERAL_FACES = "several_faces"
+        FAILED = "failed"
+
+    person = models.ForeignKey(Person, on_delete=models.CASCADE, related_name="face_images")
+    image = models.FileField(upload_to=face_upload_to, max_length=255)
+    # Aligned face crop the engine produced: personal data, deleted with the image.
+    crop = models.FileField(upload_to=crop_upload_to, max_length=255, blank=True)
+    original_name = models.CharField(max_length=255, blank=True)
+    width = models.PositiveIntegerField(null=True, blank=True)
+    height = models.PositiveIntegerField(null=True, blank=True)
+    status = models.CharField(max_length=20, choices=Status.choices, default=Status.PENDING, db_index=True)
+    reason = models.TextField(blank=True, help_text="Why the image is not enrolled, in words.")
+    detection_score = models.FloatField(null=True, blank=True)
+    box = models.JSONField(null=True, blank=True)  # [x1, y1, x2, y2] in original pixels
+    landmarks = models.JSONField(null=True, blank=True)  # [[x, y] * 5]
+    face_size_px = models.FloatField(null=True, blank=True)
+    sharpness = models.FloatField(null=True, blank=True)
+    yaw = models.FloatField(null=True, blank=True)
+    roll = models.FloatField(null=True, blank=True)
+    faces_found = models.PositiveIntegerField(null=True, blank=True)
+    uploaded_at = models.DateTimeField(auto_now_add=True)
+    processed_at = models.DateTimeField(null=True, blank=True)
+
+    class Meta:
+        ordering = ["person_id", "id"]
+
+    def __str__(self) -> str:
+        return f"{self.person_id}:{self.image.name} ({self.status})"
+
+
+class FaceEmbedding(models.Model):
+    """One face image seen by one model; only embeddings of the same model are ever compared."""
+
+    person = models.ForeignKey(Person, on_delete=models.CASCADE, related_name="embeddings")
+    face_image = models.ForeignKey(FaceImage, on_delete=models.CASCADE, related_name="embeddings")
+    embedding = VectorField(dimensions=EMBEDDING_DIM)
+    model_name = models.CharField(max_length=100)
+    model_version = models.CharField(max_length=100)
+    created_at = models.DateTimeField(auto_now_add=True)
+
+    class Meta:
+        constraints = [
+            models.UniqueConstraint(
+                fields=["face_image", "model_name", "model_version"], name="embedding_one_per_image_model"
+            )
+        ]
+        # No b-tree on the model columns on purpose: it would tempt the planner into "filter, then sort
+        # every row" instead of walking the HNSW graph (the model filter is rarely selective).
+        indexes = [
+            HnswIndex(
+                name="embedding_hnsw_l2",
+                fields=["embedding"],
+                m=16,
+                ef_construction=64,
+                opclasses=["vector_l2_ops"],
+            ),
+        ]
+
+    def __str__(self) -> str:
+        return f"{self.person_id}/{self.face_image_id} {self.model_name}-{self.model_version}"

@@ -1,0 +1,260 @@
+"""`make run`: the whole system on one machine, in the foreground, until Ctrl-C.
+
+Starts (in this order) the embedded PostgreSQL and Redis unless DATABASE_URL / REDIS_URL are given,
+migrates, makes sure an admin account exists, then the Celery engine worker and the waitress web
+server. Ctrl-C (or SIGTERM) stops them in reverse order; all state stays under the data dir.
+"""
+
+from __future__ import annotations
+
+import argparse
+import fcntl
+import os
+import secrets
+import signal
+import subprocess
+import sys
+import time
+import urllib.request
+from contextlib import ExitStack
+from pathlib import Path
+
+from .datadir import REPO_ROOT, data_dir, stored_secret
+from .embedded import DEFAULT_PG_PORT, DEFAULT_REDIS_PORT, EmbeddedPostgres, EmbeddedRedis, ServiceError
+from .embedded.process import die_with_parent, port_is_open
+from .env import env_int, env_str
+
+
+class Stop(Exception):
+    """SIGTERM / SIGHUP: leave the main loop the same way Ctrl-C does."""
+
+
+def _raise_stop(signum: int, frame: object) -> None:
+    raise Stop(signal.Signals(signum).name)
+
+
+def say(message: str) -> None:
+    print(f"[faceaccess] {message}", flush=True)
+
+
+def _lock_data_dir(data: Path) -> int:
+    """One `make run` per data dir: a second one would fight over the same database files."""
+    fd = os.open(data / "run.lock", os.O_RDWR | os.O_CREAT, 0o600)
+    try:
+        fcntl.flock(fd, fcntl.LOCK_EX | fcntl.LOCK_NB)
+    except BlockingIOError:
+        os.close(fd)
+        raise SystemExit(f"FaceAccess is already running with data dir {data} (lock {data / 'run.lock'}).") from None
+    return fd
+
+
+def _start_services(stack: ExitStack, data: Path) -> None:
+    if not env_str("DATABASE_URL"):
+        port = env_int("FACEACCESS_PG_PORT", DEFAULT_PG_PORT)
+        pg = EmbeddedPostgres(data / "pgdata", port=port, password=stored_secret("postgres-password", data),
+                              log_path=data / "log" / "postgres.log")
+        say(f"starting PostgreSQL 18 + pgvector on 127.0.0.1:{port} (data {pg.pgdata})")
+        # We hold the data-dir lock, so a server still running on pgdata is an orphan of a killed run.
+        os.environ["DATABASE_URL"] = pg.start(adopt_orphan=True)
+        stack.callback(_stopping("PostgreSQL", pg.stop))
+    else:
+        say("using the PostgreSQL server at DATABASE_URL")
+    if not env_str("REDIS_URL"):
+        port = env_int("FACEACCESS_REDIS_PORT", DEFAULT_REDIS_PORT)
+        rd = EmbeddedRedis(data / "redis", port=port, password=stored_secret("redis-password", data),
+                           log_path=data / "log" / "redis.log")
+        say(f"starting Redis on 127.0.0.1:{port} (data {rd.directory})")
+        os.environ["REDIS_URL"] = rd.start(adopt_orphan=True)
+        stack.callback(_stopping("Redis", rd.stop))
+    else:
+        say("using the Redis server at REDIS_URL")
+
+
+def _stopping(name: str, stop):
+    def _stop() -> None:
+        say(f"stopping {name}")
+        stop()
+
+    return _stop
+
+
+def _prepare_django() -> str | None:
+    """migrate + collectstatic + an admin account; returns a one-time login line when one was made."""
+    os.environ.setdefault("DJANGO_SETTINGS_MODULE", "faceaccess.settings")
+    import django
+    from django.core.management import call_command
+    from django.db import connections
+
+    django.setup()
+    say("applying database migrations")
+    call_command("migrate", interactive=False, verbosity=1)
+    call_command("collectstatic", interactive=False, verbosity=0)
+    try:
+        return _ensure_admin()
+    finally:
+        connections.close_all()
+
+
+def _ensure_admin() -> str | None:
+    from django.contrib.auth import get_user_model
+
+    users = get_user_model()
+    if users.objects.filter(is_superuser=True).exists():
+        return None
+    username = env_str("FACEACCESS_ADMIN_USER", "admin")
+    if users.objects.filter(username=username).exists():
+        return "no superuser yet: create one with  .venv/bin/python manage.py createsuperuser"
+    password = env_str("FACEACCESS_ADMIN_PASSWORD") or secrets.token_urlsafe(12)
+    users.objects.create_superuser(username=username, email="", password=password)
+    return (f"log in as  {username} / {password}   (shown once; change it with"
+            f"  .venv/bin/python manage.py changepassword {username})")
+
+
+def _spawn(name: str, argv: list[str], env: dict[str, str]) -> subprocess.Popen:
+    say(f"starting {name}: {' '.join(argv[1:])}")
+    # Own session: the terminal's Ctrl-C reaches only us, and we stop the children in order.
+    # Output goes to our terminal.
+    return subprocess.Popen(argv, cwd=REPO_ROOT, env=env, stdin=subprocess.DEVNULL, start_new_session=True,
+                            preexec_fn=die_with_parent(signal.SIGTERM))
+
+
+def _stop_child(name: str, proc: subprocess.Popen, grace: float) -> None:
+    if proc.poll() is not None:
+        return
+    say(f"stopping {name}")
+    for sig, wait in ((signal.SIGTERM, grace), (signal.SIGQUIT, 10.0)):
+        try:
+            proc.send_signal(sig)
+            proc.wait(wait)
+            return
+        except subprocess.TimeoutExpired:
+            continue
+        except ProcessLookupError:
+            return
+    try:
+        os.killpg(proc.pid, signal.SIGKILL)
+    except ProcessLookupError:
+        pass
+    proc.wait(10)
+
+
+def _wait_http(url: str, children: dict[str, subprocess.Popen], timeout: float) -> None:
+    deadline = time.monotonic() + timeout
+    while time.monotonic() < deadline:
+        for name, proc in children.items():
+            if proc.poll() is not None:
+                raise ServiceError(f"{name} exited with code {proc.returncode} during start-up")
+        try:
+            with urllib.request.urlopen(url, timeout=2) as response:
+                if response.status == 200:
+                    return
+        except OSError:
+            pass
+        time.sleep(0.5)
+    raise ServiceError(f"{url} did not answer within {timeout:.0f}s")
+
+
+def _wait_worker(children: dict[str, subprocess.Popen], timeout: float = 300.0) -> None:
+    """Round trip a task through the worker's pool process, so "running" means snapshots get processed
+    (the pool process loads the engine on its own, in the background or on its first engine task)."""
+    from celery.exceptions import TimeoutError as CeleryTimeout
+
+    from .celery import health_check
+
+    say("waiting for the Celery worker to take tasks")
+    result = health_check.apply_async()
+    deadline = time.monotonic() + timeout
+    while time.monotonic() < deadline:
+        for name, proc in children.items():
+            if proc.poll() is not None:
+                raise ServiceError(f"{name} exited with code {proc.returncode} during start-up")
+        try:
+            result.get(timeout=1.0)
+            return
+        except CeleryTimeout:
+            continue
+    say(f"warning: the worker has not run a task after {timeout:.0f}s; snapshots will wait in the queue")
+
+
+def main(argv: list[str] | None = None) -> int:
+    parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
+    parser.add_argument("--host", default=env_str("FACEACCESS_HOST", "127.0.0.1"))
+    parser.add_argument("--port", type=int, default=env_int("FACEACCESS_PORT", 8000))
+    parser.add_argument("--threads", type=int, default=env_int("FACEACCESS_WEB_THREADS", 16),
+                        help="web threads (a ?wait= request holds one for up to 10 s)")
+    args = parser.parse_args(argv)
+
+    data = data_dir()
+    lock_fd = _lock_data_dir(data)
+    for signum in (signal.SIGTERM, signal.SIGHUP):
+        signal.signal(signum, _raise_stop)
+    if port_is_open(args.host, args.port):
+        raise SystemExit(f"{args.host}:{args.port} is already in use: stop what uses it or set FACEACCESS_PORT.")
+
+    code = 0
+    with ExitStack() as stack:
+        try:
+            _start_services(stack, data)
+            login = _prepare_django()
+            env = {**os.environ, "DJANGO_SETTINGS_MODULE": "faceaccess.settings", "PYTHONUNBUFFERED": "1"}
+            # The first snapshot after start should not pay for loading the models.
+            env.setdefault("FACEACCESS_PRELOAD_PIPELINE", "1")
+            max_body = env_int("FACEACCESS_MAX_UPLOAD_BYTES", 10 * 1024 * 1024) * 2 + (1 << 20)
+            # prefork with one child: the parent enforces the hard time limit by killing the child, and
+            # a child that dies mid-task (OOM, segfault) gets its message re-queued
+            # (task_reject_on_worker_lost); the child loads the engine once and keeps it.
+            worker = _spawn("Celery worker", [
+                sys.executable, "-m", "celery", "-A", "faceaccess", "worker", "-Q", "gpu,celery",
+                "-c", "1", "-P", "prefork", "-l", "INFO", "-n", "faceaccess@%h"], env)
+            stack.callback(_stop_child, "Celery worker", worker, 20.0)
+            # The app rejects uploads over FACEACCESS_MAX_UPLOAD_BYTES with a JSON error; waitress's own
+            # cap (plain-text 413) sits well above it and only guards against absurd bodies.
+            web = _spawn("web server", [
+                sys.executable, "-m", "waitress", f"--listen={args.host}:{args.port}", f"--threads={args.threads}",
+                f"--max-request-body-size={max_body}", "--ident=faceaccess", "faceaccess.wsgi:application"], env)
+            stack.callback(_stop_child, "web server", web, 10.0)
+            children = {"Celery worker": worker, "web server": web}
+            base = f"http://{args.host}:{args.port}"
+            _wait_http(f"{base}/healthz", children, timeout=120)
+            _wait_worker(children)
+            _banner(base, data, login)
+            while True:
+                for name, proc in children.items():
+                    if proc.poll() is not None:
+                        raise ServiceError(f"{name} exited unexpectedly with code {proc.returncode}")
+                time.sleep(0.5)
+        except (KeyboardInterrupt, Stop):
+            print(flush=True)
+            say("stopping (Ctrl-C)...")
+        except ServiceError as exc:
+            say(f"error: {exc}")
+            code = 1
+        finally:
+            # A second Ctrl-C must not abandon half-stopped servers.
+            signal.signal(signal.SIGINT, signal.SIG_IGN)
+            signal.signal(signal.SIGTERM, signal.SIG_IGN)
+    os.close(lock_fd)
+    say("stopped; data kept in " + str(data))
+    return code
+
+
+def _banner(base: str, data: Path, login: str | None) -> None:
+    lines = [
+        "",
+        "FaceAccess is running.",
+        f"  API docs (Swagger):  {base}/api/docs/",
+        f"  OpenAPI schema:      {base}/api/schema/",
+        f"  REST API:            {base}/api/v1/",
+        f"  Django admin:        {base}/admin/",
+        f"  Health:              {base}/healthz",
+        f"  Data dir:            {data}",
+        "  " + (login or "log in with your admin account (reset: .venv/bin/python manage.py changepassword <user>)"),
+        "  API token:           .venv/bin/python manage.py drf_create_token <user>",
+        "Press Ctrl-C to stop.",
+        "",
+    ]
+    print("\n".join(lines), flush=True)
+
+
+if __name__ == "__main__":
+    sys.exit(main())

@@ -1,0 +1,232 @@
+"""Django settings, read from the environment (see docs/running.md for the list).
+
+Unset DATABASE_URL / REDIS_URL mean the embedded development servers that `make run` starts
+(PostgreSQL on 127.0.0.1:54329, Redis on 127.0.0.1:63799, passwords kept under the data dir).
+"""
+
+from __future__ import annotations
+
+from pathlib import Path
+
+import dj_database_url
+from django.core.exceptions import ImproperlyConfigured
+
+from .datadir import REPO_ROOT, data_dir, stored_secret
+from .embedded import DEFAULT_PG_PORT, DEFAULT_REDIS_PORT
+from .env import env_bool, env_float, env_int, env_list, env_str
+
+BASE_DIR = REPO_ROOT
+DATA_DIR = data_dir()
+
+SECRET_KEY = env_str("SECRET_KEY") or stored_secret("django-secret-key", DATA_DIR, nbytes=48)
+DEBUG = env_bool("DEBUG", False)
+ALLOWED_HOSTS = env_list("ALLOWED_HOSTS", ["127.0.0.1", "localhost", "[::1]"])
+CSRF_TRUSTED_ORIGINS = env_list("CSRF_TRUSTED_ORIGINS", [])
+
+INSTALLED_APPS = [
+    "django.contrib.admin",
+    "django.contrib.auth",
+    "django.contrib.contenttypes",
+    "django.contrib.sessions",
+    "django.contrib.messages",
+    "whitenoise.runserver_nostatic",
+    "django.contrib.staticfiles",
+    "rest_framework",
+    "rest_framework.authtoken",
+    "drf_spectacular",
+    "enrollment",
+    "recognition",
+]
+
+MIDDLEWARE = [
+    "django.middleware.security.SecurityMiddleware",
+    "whitenoise.middleware.WhiteNoiseMiddleware",
+    "django.contrib.sessions.middleware.SessionMiddleware",
+    "django.middleware.common.CommonMiddleware",
+    "django.middleware.csrf.CsrfViewMiddleware",
+    "django.contrib.auth.middleware.AuthenticationMiddleware",
+    "django.contrib.messages.middleware.MessageMiddleware",
+    "django.middleware.clickjacking.XFrameOptionsMiddleware",
+]
+
+ROOT_URLCONF = "faceaccess.urls"
+WSGI_APPLICATION = "faceaccess.wsgi.application"
+
+TEMPLATES = [
+    {
+        "BACKEND": "django.template.backends.django.DjangoTemplates",
+        "DIRS": [BASE_DIR / "templates"],
+        "APP_DIRS": True,
+        "OPTIONS": {
+            "context_processors": [
+                "django.template.context_processors.request",
+                "django.contrib.auth.context_processors.auth",
+                "django.contrib.messages.context_processors.messages",
+            ],
+        },
+    },
+]
+
+# --- database: PostgreSQL only (pgvector does the nearest-neighbour search) -------------------------
+EMBEDDED_PG_PORT = env_int("FACEACCESS_PG_PORT", DEFAULT_PG_PORT)
+EMBEDDED_REDIS_PORT = env_int("FACEACCESS_REDIS_PORT", DEFAULT_REDIS_PORT)
+
+
+def _database_url() -> str:
+    url = env_str("DATABASE_URL")
+    if url:
+        return url
+    password = stored_secret("postgres-password", DATA_DIR)
+    return f"postgresql://faceaccess:{password}@127.0.0.1:{EMBEDDED_PG_PORT}/faceaccess"
+
+
+def database_config(url: str) -> dict:
+    """dj-database-url's dict for `url`, refusing every engine but PostgreSQL."""
+    scheme = url.split("://", 1)[0] if "://" in url else "(no scheme)"
+    refusal = (f"DATABASE_URL must be a PostgreSQL URL (postgresql://user:password@host:port/name), not {scheme!r}: "
+               "FaceAccess stores and searches face embeddings with pgvector.")
+    try:
+        config = dj_database_url.parse(
+            url, conn_max_age=env_int("FACEACCESS_DB_CONN_MAX_AGE", 60), conn_health_checks=True
+        )
+    except ValueError:
+        raise ImproperlyConfigured(refusal) from None
+    if config.get("ENGINE") != "django.db.backends.postgresql":
+        raise ImproperlyConfigured(refusal)
+    return dict(config)
+
+
+DATABASES = {"default": database_config(_database_url())}
+DEFAULT_AUTO_FIELD = "django.db.models.BigAutoField"
+
+
+def _redis_url() -> str:
+    url = env_str("REDIS_URL")
+    if url:
+        if not url.startswith(("redis://", "rediss://")):
+            raise ImproperlyConfigured(f"REDIS_URL must start with redis:// or rediss://, got {url.split(':')[0]!r}")
+        return url
+    return f"redis://:{stored_secret('redis-password', DATA_DIR)}@127.0.0.1:{EMBEDDED_REDIS_PORT}/0"
+
+
+REDIS_URL = _redis_url()
+
+AUTH_PASSWORD_VALIDATORS = [
+    {"NAME": "django.contrib.auth.password_validation.UserAttributeSimilarityValidator"},
+    {"NAME": "django.contrib.auth.password_validation.MinimumLengthValidator"},
+    {"NAME": "django.contrib.auth.password_validation.CommonPasswordValidator"},
+    {"NAME": "django.contrib.auth.password_validation.NumericPasswordValidator"},
+]
+
+LANGUAGE_CODE = "en-us"
+TIME_ZONE = env_str("TIME_ZONE", "UTC")
+USE_I18N = True
+USE_TZ = True
+
+# --- files ---------------------------------------------------------------------------------------
+STATIC_URL = "static/"
+STATIC_ROOT = Path(env_str("STATIC_ROOT") or DATA_DIR / "static")
+STATIC_ROOT.mkdir(parents=True, exist_ok=True)  # whitenoise serves it (filled by collectstatic)
+STATICFILES_DIRS = [p for p in [BASE_DIR / "static"] if p.is_dir()]
+# Face photos and snapshots are personal data: MEDIA_ROOT is never served by URL, only through
+# authenticated API views.
+MEDIA_ROOT = Path(env_str("MEDIA_ROOT") or DATA_DIR / "media")
+MEDIA_URL = "/media/"
+
+FACEACCESS_MAX_UPLOAD_BYTES = env_int("FACEACCESS_MAX_UPLOAD_BYTES", 10 * 1024 * 1024)
+FACEACCESS_MAX_PIXELS = env_int("FACEACCESS_MAX_PIXELS", 40_000_000)
+# Uploads above this size go to a temp file rather than memory.
+FILE_UPLOAD_MAX_MEMORY_SIZE = env_int("FILE_UPLOAD_MAX_MEMORY_SIZE", 2_621_440)
+FILE_UPLOAD_PERMISSIONS = 0o640
+
+# --- engine --------------------------------------------------------------------------------------
+# None: the engine's default embedder. Embeddings always record the model that made them.
+FACEACCESS_EMBEDDER = env_str("FACEACCESS_EMBEDDER")
+# "auto": CUDA when the worker's machine has it, else CPU.
+FACEACCESS_DEVICE = env_str("FACEACCESS_DEVICE", "auto")
+# How long POST /api/v1/snapshots/?wait= may hold a request at most.
+FACEACCESS_MAX_WAIT_SECONDS = env_float("FACEACCESS_MAX_WAIT_SECONDS", 10.0)
+# Enrollment refuses faces smaller (shorter box side, pixels) or less certain than these.
+FACEACCESS_ENROLL_MIN_FACE_PX = env_float("FACEACCESS_ENROLL_MIN_FACE_PX", 40.0)
+FACEACCESS_ENROLL_MIN_SCORE = env_float("FACEACCESS_ENROLL_MIN_SCORE", 0.9)
+# Load the engine when a worker process starts rather than on its first task.
+FACEACCESS_PRELOAD_PIPELINE = env_bool("FACEACCESS_PRELOAD_PIPELINE", False)
+# torch intra-op threads in a worker process (0: torch's default, all cores).
+FACEACCESS_TORCH_THREADS = env_int("FACEACCESS_TORCH_THREADS", 0) or None
+
+# --- Celery (read by faceaccess/celery.py through the CELERY_ namespace) --------------------------
+CELERY_BROKER_URL = REDIS_URL
+CELERY_RESULT_BACKEND = REDIS_URL
+CELERY_RESULT_EXPIRES = env_int("FACEACCESS_RESULT_EXPIRES", 86_400)
+CELERY_TASK_SERIALIZER = "json"
+CELERY_RESULT_SERIALIZER = "json"
+CELERY_ACCEPT_CONTENT = ["json"]
+CELERY_TIMEZONE = TIME_ZONE
+# A task is acknowledged after it ran, and a worker process that dies mid-task hands its message
+# back to the queue: an accepted snapshot is never silently lost.
+CELERY_TASK_ACKS_LATE = True
+CELERY_TASK_REJECT_ON_WORKER_LOST = True
+CELERY_WORKER_PREFETCH_MULTIPLIER = 1
+# A pool child reports "up" only after worker_process_init, where the engine may load (CUDA start-up
+# can take many seconds); Celery's default 4 s would kill and respawn it in a loop.
+CELERY_WORKER_PROC_ALIVE_TIMEOUT = env_float("FACEACCESS_WORKER_START_TIMEOUT", 120.0)
+CELERY_TASK_SOFT_TIME_LIMIT = env_int("FACEACCESS_TASK_SOFT_TIME_LIMIT", 120)
+CELERY_TASK_TIME_LIMIT = env_int("FACEACCESS_TASK_TIME_LIMIT", 180)
+# Redis redelivers a message whose worker vanished (kill -9, power loss) after this many seconds;
+# it must exceed the hard time limit or a slow task would run twice.
+CELERY_BROKER_TRANSPORT_OPTIONS = {"visibility_timeout": env_int("FACEACCESS_VISIBILITY_TIMEOUT", 600)}
+CELERY_BROKER_CONNECTION_RETRY_ON_STARTUP = True
+CELERY_WORKER_CANCEL_LONG_RUNNING_TASKS_ON_CONNECTION_LOSS = True
+CELERY_TASK_TRACK_STARTED = True
+CELERY_TASK_DEFAULT_QUEUE = "celery"
+# Tasks that run the vision engine go to the "gpu" queue that the engine workers consume; the
+# first matching pattern wins, so a non-engine task (e.g. a webhook) gets its own entry above these.
+CELERY_TASK_ROUTES = {
+    "enrollment.tasks.*": {"queue": "gpu"},
+    "recognition.tasks.*": {"queue": "gpu"},
+}
+CELERY_TASK_ALWAYS_EAGER = env_bool("FACEACCESS_CELERY_EAGER", False)
+# Extra task modules for the worker to import (the test suite adds probes this way).
+CELERY_IMPORTS = env_list("FACEACCESS_CELERY_IMPORTS", [])
+
+# --- REST API ------------------------------------------------------------------------------------
+REST_FRAMEWORK = {
+    "DEFAULT_AUTHENTICATION_CLASSES": [
+        "rest_framework.authentication.TokenAuthentication",
+        "rest_framework.authentication.SessionAuthentication",
+    ],
+    "DEFAULT_PERMISSION_CLASSES": ["rest_framework.permissions.IsAuthenticated"],
+    "DEFAULT_PAGINATION_CLASS": "rest_framework.pagination.PageNumberPagination",
+    "PAGE_SIZE": env_int("FACEACCESS_PAGE_SIZE", 50),
+    "DEFAULT_SCHEMA_CLASS": "drf_spectacular.openapi.AutoSchema",
+}
+
+SPECTACULAR_SETTINGS = {
+    "TITLE": "FaceAccess API",
+    "DESCRIPTION": "Face-recognition access control: cameras post snapshots, admins enroll people.",
+    "VERSION": "1",
+    "SERVE_INCLUDE_SCHEMA": False,
+}
+try:  # self-hosted Swagger UI / ReDoc assets when the sidecar package is installed (no CDN)
+    import drf_spectacular_sidecar  # noqa: F401
+except ImportError:
+    pass
+else:
+    INSTALLED_APPS.append("drf_spectacular_sidecar")
+    SPECTACULAR_SETTINGS.update(
+        SWAGGER_UI_DIST="SIDECAR", SWAGGER_UI_FAVICON_HREF="SIDECAR", REDOC_DIST="SIDECAR"
+    )
+
+LOGIN_URL = "/admin/login/"
+
+# --- production hardening, opt-in by env (behind TLS) --------------------------------------------
+SECURE_PROXY_SSL_HEADER = ("HTTP_X_FORWARDED_PROTO", "https") if env_bool("FACEACCESS_BEHIND_TLS_PROXY", False) \
+    else None
+SESSION_COOKIE_SECURE = CSRF_COOKIE_SECURE = env_bool("FACEACCESS_SECURE_COOKIES", False)
+
+LOGGING = {
+    "version": 1,
+    "disable_existing_loggers": False,
+    "handlers": {"console": {"class": "logging.StreamHandler"}},
+    "root": {"handlers": ["console"], "level": env_str("LOG_LEVEL", "INFO")},
+}

@@ -1,0 +1,73 @@
+"""A camera retrying with the same idempotency key gets the same event, never a duplicate."""
+
+from __future__ import annotations
+
+import io
+from unittest import mock
+
+import pytest
+
+from recognition.api.snapshots import create_event
+from recognition.api.uploads import validate_image_bytes
+from recognition.models import AccessEvent
+
+from .conftest import image_bytes, make_camera, media_files
+
+pytestmark = pytest.mark.django_db
+SNAPSHOTS = "/api/v1/snapshots/"
+
+
+def post(camera, key: str | None, color=(1, 2, 3)):
+    f = io.BytesIO(image_bytes(color))
+    f.name = "snap.png"
+    data = {"image": f} | ({"idempotency_key": key} if key is not None else {})
+    return camera.client().post(SNAPSHOTS, data, format="multipart")
+
+
+def test_same_key_same_event(camera, media):
+    first = post(camera, "door-42")
+    again = post(camera, "door-42", color=(9, 9, 9))
+    assert first.status_code == again.status_code == 202
+    assert first.json()["id"] == again.json()["id"]
+    assert again["Idempotent-Replayed"] == "true" and "Idempotent-Replayed" not in first
+    assert AccessEvent.objects.count() == 1
+    assert len(media_files(media)) == 1
+
+
+def test_replay_of_a_decided_event_returns_the_decision(camera, media):
+    event_id = post(camera, "k1").json()["id"]
+    AccessEvent.objects.filter(pk=event_id).update(status="done", decision="unknown", reason="r")
+    response = post(camera, "k1")
+    assert response.status_code == 200
+    assert (response.json()["id"], response.json()["decision"]) == (event_id, "unknown")
+
+
+def test_replay_with_a_broken_image_still_returns_the_original(camera, media):
+    event_id = post(camera, "k2").json()["id"]
+    f = io.BytesIO(b"")
+    f.name = "snap.jpg"
+    response = camera.client().post(SNAPSHOTS, {"image": f, "idempotency_key": "k2"}, format="multipart")
+    assert response.status_code == 202 and response.json()["id"] == event_id
+
+
+def test_keys_are_per_camera(site, camera, media):
+    other = make_camera(site, "back door")
+    assert post(camera, "same").json()["id"] != post(other, "same").json()["id"]
+    assert AccessEvent.objects.count() == 2
+
+
+def test_no_key_means_a_new_event_each_time(camera, media):
+    assert post(camera, None).json()["id"] != post(camera, None).json()["id"]
+    assert post(camera, "").json()["id"] != post(camera, "").json()["id"]
+    assert AccessEvent.objects.count() == 4
+
+
+def test_a_racing_duplicate_returns_the_winner_and_removes_its_file(camera, media):
+    # Two requests with one key pass the lookup together; the second insert hits the unique constraint.
+    winner = post(camera, "race").json()["id"]
+    upload = validate_image_bytes(image_bytes((4, 4, 4)), "snap.png")
+    with mock.patch("recognition.api.snapshots.enqueue_snapshot"):
+        event = create_event(camera.camera, upload, "race", None)
+    assert event.pk == winner
+    assert AccessEvent.objects.count() == 1
+    assert len(media_files(media)) == 1

@@ -1,0 +1,99 @@
+"""The engine tasks: on the gpu queue, acknowledged late, and the Pipeline loaded once per process."""
+
+from __future__ import annotations
+
+import threading
+
+import pytest
+
+from recognition import tasks, worker
+
+
+@pytest.mark.parametrize("task", [tasks.process_snapshot, tasks.embed_face_image, tasks.reembed_all])
+def test_engine_tasks_go_to_the_gpu_queue_and_ack_late(task):
+    from faceaccess.celery import app
+
+    route = app.amqp.router.route({}, task.name, (1,), {})
+    assert route["queue"].name == "gpu"
+    assert task.acks_late and task.reject_on_worker_lost
+
+
+@pytest.fixture
+def counting_load(monkeypatch):
+    from recognition.engine import pipeline
+
+    calls = []
+
+    class Loaded:
+        embedder_name, embedder_version = "sface", "x"
+
+    def load(embedder=None, device=None, **kw):
+        calls.append((embedder, device))
+        return Loaded()
+
+    monkeypatch.setattr(pipeline.Pipeline, "load", staticmethod(load))
+    monkeypatch.setattr(worker, "_pipelines", {})
+    worker.set_pipeline_for_tests(None)
+    return calls
+
+
+def test_the_pipeline_is_loaded_once_per_process(counting_load, settings):
+    settings.FACEACCESS_EMBEDDER = "sface"
+    settings.FACEACCESS_DEVICE = "auto"
+    first = worker.get_pipeline()
+    assert worker.get_pipeline() is first and worker.get_pipeline("sface") is first
+    assert counting_load == [("sface", None)]  # "auto" = let the engine pick CUDA or CPU
+
+
+def test_concurrent_first_use_loads_once(counting_load, settings):
+    settings.FACEACCESS_EMBEDDER = "sface"
+    threads = [threading.Thread(target=worker.get_pipeline) for _ in range(8)]
+    for t in threads:
+        t.start()
+    for t in threads:
+        t.join()
+    assert len(counting_load) == 1
+
+
+def test_preload_at_process_init_when_asked(counting_load, settings):
+    settings.FACEACCESS_EMBEDDER = "sface"
+    settings.FACEACCESS_PRELOAD_PIPELINE = True
+    worker._preload()
+    for t in threading.enumerate():
+        if t.name == "pipeline-preload":
+            t.join(10)
+    assert len(counting_load) == 1
+
+
+def test_no_preload_unless_asked(counting_load, settings):
+    settings.FACEACCESS_PRELOAD_PIPELINE = False
+    worker._preload()
+    assert counting_load == []
+
+
+@pytest.mark.django_db
+def test_a_hard_time_limit_marks_the_unfinished_row_failed(site, camera):
+    from billiard.exceptions import TimeLimitExceeded
+
+    from enrollment.models import FaceImage
+    from recognition.models import AccessEvent
+
+    from .conftest import make_person
+
+    pending = AccessEvent.objects.create(camera=camera.camera, site=site, received_at="2026-01-01T00:00:00Z")
+    done = AccessEvent.objects.create(
+        camera=camera.camera, site=site, received_at="2026-01-01T00:00:00Z", status="done", decision="granted"
+    )
+    for event in (pending, done):
+        # What the worker's main process calls after killing a child over the hard limit.
+        tasks.process_snapshot.on_failure(TimeLimitExceeded(180), "tid", (event.pk,), {}, None)
+    pending.refresh_from_db()
+    done.refresh_from_db()
+    assert pending.status == "failed"
+    assert pending.reason == "hard time limit exceeded (180 s): the worker stopped the task"
+    assert (done.status, done.decision) == ("done", "granted")
+
+    face = FaceImage.objects.create(person=make_person("Alice"), image="x.png", status="processing")
+    tasks.embed_face_image.on_failure(TimeLimitExceeded(180), "tid", (face.pk,), {}, None)
+    face.refresh_from_db()
+    assert face.status == "failed" and "time limit" in face.reason
