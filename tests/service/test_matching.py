@@ -47,7 +47,7 @@ def test_embeddings_of_other_models_are_never_compared():
 
 
 def test_runner_up_found_past_a_person_with_many_close_embeddings():
-    # Alice's 40 photos are all nearer than Bob's one: the first window holds only Alice.
+    # Alice's 40 photos are all nearer than Bob's one: the runner-up is not among the nearest rows.
     probe = unit(30)
     alice, bob = make_person("Alice"), make_person("Bob")
     for i in range(40):
@@ -67,37 +67,113 @@ def test_hnsw_agrees_with_exact_search():
     for _ in range(20):
         probe = rng.standard_normal(128).astype(np.float32)
         probe /= np.linalg.norm(probe)
-        fast = matching.nearest_people(probe, "fake", "1", k=2)
-        exact = matching.nearest_people(probe, "fake", "1", k=2, exact=True)
-        assert [p.person_id for p in fast] == [p.person_id for p in exact]
-        assert [p.distance for p in fast] == pytest.approx([p.distance for p in exact], abs=1e-5)
+        for k in (2, 3):
+            fast = matching.nearest_people(probe, "fake", "1", k=k)
+            exact = matching.nearest_people(probe, "fake", "1", k=k, exact=True)
+            assert [p.person_id for p in fast] == [p.person_id for p in exact]
+            assert [p.distance for p in fast] == pytest.approx([p.distance for p in exact], abs=1e-5)
 
 
-def test_the_planner_walks_the_hnsw_index_on_a_real_sized_gallery():
-    # On a handful of rows a scan is cheaper; with two thousand embeddings of one model and fresh
-    # statistics, the nearest-embeddings query must use the HNSW index.
+def _crowd(n: int, seed: int) -> None:
+    """``n`` random unit embeddings of one person "Crowd", about 1.41 from any probe (1.1 at the nearest)."""
+    _bulk_enroll(make_person("Crowd"), np.random.default_rng(seed).standard_normal((n, 128)))
+
+
+def _bulk_enroll(person, vectors: np.ndarray) -> None:
     from django.core.files.base import ContentFile
 
     from enrollment.models import FaceEmbedding, FaceImage
 
-    person = make_person("Crowd")
+    vectors = (vectors / np.linalg.norm(vectors, axis=1, keepdims=True)).astype(np.float32)
     face = FaceImage(person=person)
-    face.image.save("crowd.png", ContentFile(b"x"), save=False)
+    face.image.save("bulk.png", ContentFile(b"x"), save=False)
     face.save()
-    rng = np.random.default_rng(5)
-    vectors = rng.standard_normal((2000, 128)).astype(np.float32)
-    vectors /= np.linalg.norm(vectors, axis=1, keepdims=True)
-    faces = FaceImage.objects.bulk_create([FaceImage(person=person, image=face.image.name) for _ in vectors])
+    faces = FaceImage.objects.bulk_create(
+        [FaceImage(person=person, image=face.image.name) for _ in range(len(vectors) - 1)]
+    )
     FaceEmbedding.objects.bulk_create(
         FaceEmbedding(person=person, face_image=f, embedding=v.tolist(), model_name="fake", model_version="1")
-        for f, v in zip(faces, vectors, strict=True)
+        for f, v in zip([face, *faces], vectors, strict=True)
     )
-    vec = matching._vector_text(unit(41))
+
+
+def _analyze() -> None:
     with connection.cursor() as cursor:
         cursor.execute("ANALYZE enrollment_faceembedding")
-        cursor.execute("EXPLAIN " + matching.nearest_sql(), [vec, "fake", "1", vec, 16])
+
+
+def _scans() -> tuple[int, int]:
+    """(HNSW index scans, sequential scans of the embedding table) so far in this transaction."""
+    with connection.cursor() as cursor:
+        cursor.execute(
+            "SELECT pg_stat_get_xact_numscans('embedding_hnsw_l2'::regclass), "
+            "pg_stat_get_xact_numscans('enrollment_faceembedding'::regclass)"
+        )
+        return cursor.fetchone()
+
+
+def test_the_planner_walks_the_hnsw_index_on_a_real_sized_gallery():
+    # On a small gallery a sequential scan is cheaper (and exact): at ef_search = 100 PostgreSQL
+    # switches to the index somewhere between 2,000 and 5,000 embeddings. With five thousand of one
+    # model and fresh statistics, both steps (nearest person, then runner-up) must walk the HNSW index.
+    _crowd(5000, seed=5)
+    enroll_vector(make_person("Dana"), unit(42))
+    _analyze()
+    vec = matching._vector_text(unit(41))
+    params = {"q": vec, "model_name": "fake", "model_version": "1"}
+    with connection.cursor() as cursor:
+        cursor.execute(matching.search_settings_sql(), [str(matching.DEFAULT_EF_SEARCH)])
+        cursor.execute("EXPLAIN " + matching.nearest_people_sql(2), params)
         plan = "\n".join(row[0] for row in cursor.fetchall())
-    assert "Index Scan using embedding_hnsw_l2" in plan, plan
+    assert plan.count("Index Scan using embedding_hnsw_l2") == 2, plan
+    # And a real call does exactly those two index scans, with no sequential scan of the table.
+    index_scans, seq_scans = _scans()
+    people = matching.nearest_people(unit(41), "fake", "1")
+    assert len(people) == 2
+    assert _scans() == (index_scans + 2, seq_scans)
+
+
+def test_runner_up_is_found_past_hundreds_of_nearer_photos_of_the_nearest_person(monkeypatch):
+    # Alice has 600 photos, every one nearer the probe than anyone else's: far more than ef_search, so
+    # only the iterative scan of the second step (person_id <> Alice) can reach Bob.
+    probe = unit(50)
+    _crowd(400, seed=51)
+    alice, bob = make_person("Alice"), make_person("Bob")
+    _bulk_enroll(alice, np.stack([near(probe, 0.2 + i * 0.0005, seed=1000 + i) for i in range(600)]))
+    enroll_vector(bob, near(probe, 0.9, seed=52))
+    with connection.cursor() as cursor:
+        # A gallery this small would be read whole and sorted (exact): force the HNSW walk under test.
+        # SET LOCAL lasts until the test's transaction ends; the search's savepoint inherits it.
+        cursor.execute("SET LOCAL enable_seqscan = off")
+        cursor.execute("SET LOCAL enable_sort = off")
+    monkeypatch.setattr(matching, "_exact", lambda *a: pytest.fail("fell back to the exact search"))
+    index_scans, seq_scans = _scans()
+    (m,) = matching.identify([probe], "fake", "1")
+    assert _scans() == (index_scans + 2, seq_scans)  # answered by the two HNSW scans alone
+    assert m.nearest.person_id == alice.pk and m.nearest.distance == pytest.approx(0.2, abs=1e-4)
+    assert m.runner_up.person_id == bob.pk and m.runner_up.distance == pytest.approx(0.9, abs=1e-4)
+    monkeypatch.undo()
+    exact = matching.nearest_people(probe, "fake", "1", exact=True)
+    assert [p.person_id for p in exact] == [alice.pk, bob.pk]
+    assert [p.distance for p in exact] == pytest.approx([m.nearest.distance, m.runner_up.distance], abs=1e-5)
+
+
+def test_search_settings_do_not_leak_into_the_callers_transaction():
+    # The test runs inside a transaction, like any caller already in an atomic block.
+    enroll_vector(make_person("Alice"), unit(60))
+
+    def settings() -> tuple:
+        with connection.cursor() as cursor:
+            cursor.execute(
+                "SELECT current_setting('hnsw.ef_search'), current_setting('hnsw.iterative_scan'), "
+                "current_setting('enable_indexscan')"
+            )
+            return cursor.fetchone()
+
+    before = settings()
+    assert matching.nearest_people(unit(61), "fake", "1", ef_search=123)
+    assert matching.nearest_people(unit(61), "fake", "1", exact=True)
+    assert settings() == before and before[0] != "123"
 
 
 def test_no_embedding_means_no_match():
