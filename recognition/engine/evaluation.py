@@ -171,17 +171,21 @@ def _list_key(*parts: str) -> str:
 
 
 def cached_detections(pipeline, paths: list[Path], cache_dir: Path | None, progress: bool = True) -> DetectedSet:
-    """:func:`detect_paths`, kept on disk (keyed by detector and image list):
-    every embedder and flip setting reuses one detection pass."""
+    """:func:`detect_paths`, kept on disk: every embedder and flip setting (and
+    any later run over a subset of the same images) reuses one detection pass."""
     if cache_dir is None:
         return detect_paths(pipeline, paths, progress=progress)
-    file = Path(cache_dir) / f"lfw-detections-{_list_key('retinaface', *map(str, paths))}.npz"
-    if file.is_file():
+    wanted = {str(p) for p in paths}
+    for file in sorted(Path(cache_dir).glob("lfw-detections-*.npz")):
         z = np.load(file, allow_pickle=False)
-        return DetectedSet(paths, z["landmarks"], z["found"], int(z["several"]))
+        if "paths" in z and wanted <= set(z["paths"].tolist()):
+            cached = DetectedSet([Path(p) for p in z["paths"]], z["landmarks"], z["found"], int(z["several"]))
+            return cached.subset(list(paths))
     det = detect_paths(pipeline, paths, progress=progress)
+    file = Path(cache_dir) / f"lfw-detections-{_list_key('retinaface', *map(str, paths))}.npz"
     file.parent.mkdir(parents=True, exist_ok=True)
-    np.savez(file, landmarks=det.landmarks, found=det.found, several=det.several)
+    np.savez(file, paths=np.array([str(p) for p in paths]), landmarks=det.landmarks, found=det.found,
+             several=det.several)
     return det
 
 
@@ -296,6 +300,10 @@ def identification_split(lfw_root: Path) -> tuple[list[Path], list[Path], list[P
             half = hashlib.sha256(person.name.encode()).digest()[0] % 2
             (strangers_a if half == 0 else strangers_b).append(photos[0])
     return gallery, genuine, strangers_a, strangers_b
+
+
+def identification_images(lfw_root: Path) -> list[Path]:
+    return sorted(p for part in identification_split(lfw_root) for p in part)
 
 
 def _nearest(gallery: np.ndarray, probes: np.ndarray) -> tuple[np.ndarray, np.ndarray]:

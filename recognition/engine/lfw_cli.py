@@ -19,7 +19,7 @@ def run_eval_lfw(args) -> int:
         return 2
     pairs = ev.read_pairs(pairs_file, root)
     pipe = Pipeline.load(embedder=args.model, device=args.device)
-    images = ev.all_lfw_images(root) if args.identification else pairs.images
+    images = sorted(set(pairs.images) | set(ev.identification_images(root))) if args.identification else pairs.images
     cache = Path(args.cache_dir) if args.cache_dir else None
     result: dict = {
         "model": pipe.embedder_name,

