@@ -222,8 +222,9 @@ def build_parser() -> argparse.ArgumentParser:
 
     def common(p, model=True):
         if model:
-            p.add_argument("--model", choices=registry.EMBEDDERS, help="embedder (default: %(default)s)",
-                           default=registry.default_embedder_name())
+            p.add_argument("--model", default=registry.default_embedder_name(),
+                           help=f"embedder: {', '.join(registry.EMBEDDERS)} or local:PATH to a train-facenet "
+                           "output (default: %(default)s)")
         p.add_argument("--device", help="cpu, cuda, cuda:1 ... (default: cuda when available)")
         p.add_argument("--max-pixels", type=int, default=DEFAULT_MAX_PIXELS, help="refuse larger images")
         return p

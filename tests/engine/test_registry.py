@@ -98,3 +98,30 @@ def test_every_pretrained_model_is_pinned():
     assert registry.get_spec(registry.DEFAULT_EMBEDDER).kind == "embedder"
     with pytest.raises(registry.WeightsError, match="unknown model"):
         registry.get_spec("nope")
+
+
+def test_a_locally_trained_model_is_a_first_class_embedder(tmp_path):
+    import json
+
+    import numpy as np
+
+    from recognition.engine.embedders import build_net
+    from recognition.engine.pipeline import load_embedder
+
+    net = build_net("facenet_mobilenet")
+    sd = net.state_dict()
+    torch.save(sd, tmp_path / "model.pt")
+    meta = {"arch": "facenet_mobilenet", "state_dict_sha256": registry.state_dict_sha256(sd), "epoch": 1}
+    (tmp_path / "model.json").write_text(json.dumps(meta))
+    spec = registry.get_spec(f"local:{tmp_path}")
+    assert spec.kind == "embedder" and spec.version == meta["state_dict_sha256"][:12]
+    assert spec.align_scale == registry.FACENET_MOBILENET.align_scale
+    emb = load_embedder(spec, torch.device("cpu"))
+    vectors = emb.embed(np.random.default_rng(0).integers(0, 255, (2, 160, 160, 3), dtype=np.uint8))
+    np.testing.assert_allclose(np.linalg.norm(vectors, axis=1), 1.0, atol=1e-5)
+    # Tampered weights are refused.
+    torch.save({k: v + 1 if v.is_floating_point() else v for k, v in sd.items()}, tmp_path / "model.pt")
+    with pytest.raises(registry.WeightsError, match="pinned digest"):
+        registry.load_state_dict(spec)
+    with pytest.raises(registry.WeightsError, match="train-facenet output"):
+        registry.get_spec(f"local:{tmp_path / 'nope'}")

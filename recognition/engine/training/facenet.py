@@ -13,6 +13,7 @@ L2-normalised embedding + cross-entropy of the auxiliary classifier on the pre-n
 vector); ``triplet-hard+ce`` mines batch-hard instead; ``triplet`` / ``triplet-hard`` /
 ``circle`` are metric losses alone; ``softmax`` / ``lsoftmax`` / ``sphereface`` / ``normface`` /
 ``cosface`` / ``arcface`` are classifier heads owned by the loss (not saved in ``model.pt``).
+``distill`` trains the net to reproduce a pretrained ``--teacher``'s embeddings (:mod:`.distill`).
 Hyper-parameters: ``--loss-arg name=value`` (e.g. ``m=0.35``, ``s=30``, ``alpha=0.2``).
 """
 
@@ -46,11 +47,12 @@ from .common import (
     resume_path,
 )
 from .data import FaceAugment, FaceFolder, PKSampler, align_folder, collate_faces, detector_aligner, people_in_pairs
+from .distill import add_distill_arguments
 
 BACKBONES = {"mobilenet": "facenet_mobilenet", "inception_resnet": "facenet_inception_resnet"}
 FACENET_LOSSES = {"triplet+ce": "all", "triplet-hard+ce": "hard"}
 METRIC_LOSSES = {"triplet": "batch-all", "triplet-hard": "batch-hard", "circle": "circle"}
-LOSS_NAMES = [*FACENET_LOSSES, *METRIC_LOSSES, *L.CLASSIFIER_LOSSES]
+LOSS_NAMES = [*FACENET_LOSSES, *METRIC_LOSSES, *L.CLASSIFIER_LOSSES, "distill"]
 
 Evaluate = Callable[[nn.Module], Mapping[str, float]]
 
@@ -153,6 +155,7 @@ def build_parser() -> argparse.ArgumentParser:
         help="loss hyper-parameter, e.g. m=0.35 s=30 alpha=0.2 ce_weight=1 easy_margin=true",
     )
     g.add_argument("--dropout", type=float, default=None, help="override the net's dropout before the bottleneck")
+    add_distill_arguments(g)
     g = p.add_argument_group("evaluation")
     g.add_argument("--eval-pairs", default=None, help="LFW pairs file evaluated each epoch (e.g. pairsDevTest.txt)")
     g.add_argument("--lfw-root", default=None, help="LFW root holding images/ (for --eval-pairs)")
@@ -219,7 +222,15 @@ def train_facenet(args: argparse.Namespace, evaluate: Evaluate | None = None) ->
             merged.update(h(model))
         return merged
 
-    criterion, kind = build_criterion(args.loss, train_set.num_classes, 128, parse_loss_args(args.loss_arg))
+    dataset, targets, teacher = train_set, None, None
+    if args.loss == "distill":
+        from . import distill
+
+        dataset, targets, criterion, teacher = distill.prepare(args, train_set, arch, size, device, out)
+        kind = "distill"
+    else:
+        loss_args = parse_loss_args(args.loss_arg)
+        criterion, kind = build_criterion(args.loss, train_set.num_classes, 128, loss_args)
     model = build_net(arch, num_classes=train_set.num_classes if kind == "facenet" else None)
     if args.dropout is not None:
         model.dropout.p = args.dropout
@@ -230,7 +241,7 @@ def train_facenet(args: argparse.Namespace, evaluate: Evaluate | None = None) ->
 
     sampler = PKSampler(train_set.labels, args.p, args.k, args.batches_per_epoch or None, seed=args.seed)
     loader = DataLoader(
-        train_set,
+        dataset,
         batch_sampler=sampler,
         num_workers=args.workers,
         collate_fn=collate_faces,
@@ -272,7 +283,11 @@ def train_facenet(args: argparse.Namespace, evaluate: Evaluate | None = None) ->
             feats = model.forward_features(x)
         feats = feats.float()  # losses in float32: margins and exp(s * cos) are fp16-hostile
         metrics: dict[str, float] = {}
-        if kind == "facenet":
+        if kind == "distill":  # the "labels" are dataset indices (distill.WithIndex)
+            loss = criterion(feats, targets[labels])
+            logits = None
+            metrics = dict(criterion.components)
+        elif kind == "facenet":
             logits = model.classifier(feats)
             loss = criterion(feats, logits, labels)
             metrics = {f"{k}_loss": v for k, v in criterion.components.items()}
@@ -315,6 +330,7 @@ def train_facenet(args: argparse.Namespace, evaluate: Evaluate | None = None) ->
             "identities": train_set.num_classes,
             "images": len(train_set),
             "excluded_people": len(exclude),
+            **({"teacher": teacher} if teacher else {}),
             "last": lp.history[-1],
         }
         (out / "model.json").write_text(json.dumps(meta, indent=2, default=str))
