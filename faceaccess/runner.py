@@ -186,7 +186,9 @@ def main(argv: list[str] | None = None) -> int:
 
     data = data_dir()
     lock_fd = _lock_data_dir(data)
-    for signum in (signal.SIGTERM, signal.SIGHUP):
+    # SIGINT too: a shell that starts us in the background (CI, `make run &`) leaves SIGINT
+    # ignored, and Python then installs no KeyboardInterrupt handler of its own.
+    for signum in (signal.SIGINT, signal.SIGTERM, signal.SIGHUP):
         signal.signal(signum, _raise_stop)
     if port_is_open(args.host, args.port):
         raise SystemExit(f"{args.host}:{args.port} is already in use: stop what uses it or set FACEACCESS_PORT.")

@@ -366,6 +366,8 @@ def plot_verification(report: dict, same: np.ndarray, out: Path, title: str) -> 
     ax1.plot(fpr, tpr, lw=2)
     ax1.set_xscale("log")
     ax1.set_xlim(1e-3, 1)
+    visible = tpr[fpr >= 1e-3]
+    ax1.set_ylim(max(0.0, float(visible.min()) - 0.02) if visible.size else 0.0, 1.002)
     ax1.set_xlabel("false accept rate (different-person pairs accepted)")
     ax1.set_ylabel("true accept rate")
     ax1.set_title(f"ROC, AUC {report['auc']:.4f}")
