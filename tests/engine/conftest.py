@@ -1,3 +1,4 @@
+import os
 from pathlib import Path
 
 import pytest
@@ -16,6 +17,28 @@ needs_weights = pytest.mark.skipif(
     not have_weights(registry.DETECTOR, registry.SFACE, registry.FACENET),
     reason="weights cache empty: run `python -m recognition.engine fetch-weights` (make test does)",
 )
+
+
+def find_raw(name: str) -> Path | None:
+    """A raw model download: $FACEACCESS_RAW_DIR, $FACEACCESS_MODEL_DIR, then the registry cache
+    ($FACEACCESS_CACHE_DIR or ~/.cache/faceaccess/models, raw files under ``raw/``)."""
+    dirs = [os.environ.get("FACEACCESS_RAW_DIR"), os.environ.get("FACEACCESS_MODEL_DIR"), str(registry.cache_dir())]
+    for d in filter(None, dirs):
+        root = Path(d)
+        if (root / name).is_file():
+            return root / name
+        hits = sorted(root.glob(f"**/{name}")) if root.is_dir() else []
+        if hits:
+            return hits[0]
+    return None
+
+
+def raw_or_skip(name: str) -> Path:
+    path = find_raw(name)
+    if path is None:
+        pytest.skip(f"{name} not found in $FACEACCESS_RAW_DIR / $FACEACCESS_MODEL_DIR / the weights cache "
+                    "(run `python -m recognition.engine fetch-weights` first)")
+    return path
 
 
 def lfw_image(name: str, n: int) -> Path:

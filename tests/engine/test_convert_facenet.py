@@ -21,37 +21,20 @@ import torch
 from recognition.engine.convert.facenet_keras import convert
 from recognition.engine.embedders import FaceNetEmbedder, build_net
 
+from .conftest import SHARED, raw_or_skip
+
 torch.set_num_threads(2)
 
 RAW_NAME = "facenet_keras_2024.h5"
 RAW_SHA256 = "92c3c3f568c43bef41c0e3d2d6ca50b91f46e103bf471acbca5a2d77ea1f17e3"
-LFW = Path(os.environ.get("FACEACCESS_LFW_DIR", "/work/shared/datasets/lfw")) / "images"
+LFW = Path(os.environ.get("FACEACCESS_LFW_DIR", SHARED / "datasets" / "lfw")) / "images"
 
 pytestmark = [pytest.mark.weights, pytest.mark.slow]
 
 
-def find_raw(name: str) -> Path | None:
-    """The raw download: $FACEACCESS_RAW_DIR, $FACEACCESS_MODEL_DIR, then the registry cache
-    ($FACEACCESS_CACHE_DIR or ~/.cache/faceaccess/models, raw files under ``raw/``)."""
-    cache = os.environ.get("FACEACCESS_CACHE_DIR") or str(Path.home() / ".cache" / "faceaccess" / "models")
-    dirs = [os.environ.get("FACEACCESS_RAW_DIR"), os.environ.get("FACEACCESS_MODEL_DIR"), cache]
-    for d in filter(None, dirs):
-        root = Path(d)
-        if (root / name).is_file():
-            return root / name
-        hits = sorted(root.glob(f"**/{name}")) if root.is_dir() else []
-        if hits:
-            return hits[0]
-    return None
-
-
 @pytest.fixture(scope="module")
 def raw() -> Path:
-    path = find_raw(RAW_NAME)
-    if path is None:
-        pytest.skip(f"{RAW_NAME} not found in $FACEACCESS_RAW_DIR / $FACEACCESS_MODEL_DIR / $FACEACCESS_CACHE_DIR / "
-                    "~/.cache/faceaccess/models (run the weights fetch first)")
-    return path
+    return raw_or_skip(RAW_NAME)
 
 
 @pytest.fixture(scope="module")

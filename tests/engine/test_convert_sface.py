@@ -13,39 +13,22 @@ import torch
 from recognition.engine.convert.sface import convert
 from recognition.engine.embedders import SFaceEmbedder, build_net
 
+from .conftest import SHARED, raw_or_skip
+
 torch.set_num_threads(2)
 
 RAW_NAME = "face_recognition_sface_2021dec.onnx"
 RAW_SHA256 = "0ba9fbfa01b5270c96627c4ef784da859931e02f04419c829e83484087c34e79"
-LFW = Path(os.environ.get("FACEACCESS_LFW_DIR", "/work/shared/datasets/lfw")) / "images"
+LFW = Path(os.environ.get("FACEACCESS_LFW_DIR", SHARED / "datasets" / "lfw")) / "images"
 PEOPLE = ["George_W_Bush", "Colin_Powell", "Tony_Blair", "Donald_Rumsfeld", "Gerhard_Schroeder",
           "Serena_Williams"]
 
 pytestmark = [pytest.mark.weights, pytest.mark.slow]
 
 
-def find_raw(name: str) -> Path | None:
-    """The raw download: $FACEACCESS_RAW_DIR, $FACEACCESS_MODEL_DIR, then the registry cache
-    ($FACEACCESS_CACHE_DIR or ~/.cache/faceaccess/models, raw files under ``raw/``)."""
-    cache = os.environ.get("FACEACCESS_CACHE_DIR") or str(Path.home() / ".cache" / "faceaccess" / "models")
-    dirs = [os.environ.get("FACEACCESS_RAW_DIR"), os.environ.get("FACEACCESS_MODEL_DIR"), cache]
-    for d in filter(None, dirs):
-        root = Path(d)
-        if (root / name).is_file():
-            return root / name
-        hits = sorted(root.glob(f"**/{name}")) if root.is_dir() else []
-        if hits:
-            return hits[0]
-    return None
-
-
 @pytest.fixture(scope="module")
 def raw() -> Path:
-    path = find_raw(RAW_NAME)
-    if path is None:
-        pytest.skip(f"{RAW_NAME} not found in $FACEACCESS_RAW_DIR / $FACEACCESS_MODEL_DIR / $FACEACCESS_CACHE_DIR / "
-                    "~/.cache/faceaccess/models (run the weights fetch first)")
-    return path
+    return raw_or_skip(RAW_NAME)
 
 
 @pytest.fixture(scope="module")
