@@ -347,10 +347,6 @@ def stranger_accept_rate(emb: EmbeddedSet, lfw_root: Path, threshold: float) -> 
     return float(np.mean(d <= threshold))
 
 
-def all_lfw_images(lfw_root: Path) -> list[Path]:
-    return sorted((Path(lfw_root) / "images").glob("*/*.jpg"))
-
-
 # --------------------------------------------------------------------- output
 
 

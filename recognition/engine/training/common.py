@@ -12,6 +12,7 @@ import argparse
 import csv
 import math
 import os
+import sys
 import time
 from collections.abc import Callable, Iterable, Mapping
 from pathlib import Path
@@ -410,3 +411,19 @@ class Loop:
                 shown = {k: (f"{v:.4f}" if isinstance(v, float) else v) for k, v in row.items()}
                 print(" ".join(f"{k}={v}" for k, v in shown.items()), flush=True)
         return self.history
+
+
+def run_training_cli(build_parser: Callable[[], argparse.ArgumentParser], train: Callable, argv: list[str] | None,
+                     evaluate: Callable | None) -> int:
+    """Shared CLI wrapper of the trainers: user errors end in one line and exit code 2."""
+    from ..registry import WeightsError
+
+    args = build_parser().parse_args(argv)
+    try:
+        result = train(args, evaluate)
+    except (ValueError, OSError, WeightsError) as exc:
+        print(f"error: {exc}", file=sys.stderr)
+        return 2
+    out = Path(args.out)
+    print(f"trained weights: {result['model']}  (log: {out / 'log.csv'}, plot: {out / 'curves.png'})")
+    return 0

@@ -45,6 +45,7 @@ from .common import (
     recalibrate_bn,
     resolve_init,
     resume_path,
+    run_training_cli,
 )
 from .data import FaceAugment, FaceFolder, PKSampler, align_folder, collate_faces, detector_aligner, people_in_pairs
 from .distill import add_distill_arguments
@@ -351,16 +352,4 @@ def train_facenet(args: argparse.Namespace, evaluate: Evaluate | None = None) ->
 
 def main_train_facenet(argv: list[str] | None = None, evaluate: Evaluate | None = None) -> int:
     """CLI entry point; ``evaluate(model) -> dict`` is an extra end-of-epoch hook (Python callers)."""
-    from ..registry import WeightsError
-
-    args = build_parser().parse_args(argv)
-    try:
-        result = train_facenet(args, evaluate)
-    except (ValueError, OSError, WeightsError) as exc:
-        print(f"error: {exc}", file=sys.stderr)
-        return 2
-    print(
-        f"trained weights: {result['model']}  (log: {Path(args.out) / 'log.csv'}, plot: "
-        f"{Path(args.out) / 'curves.png'})"
-    )
-    return 0
+    return run_training_cli(build_parser, train_facenet, argv, evaluate)

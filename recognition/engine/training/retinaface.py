@@ -37,6 +37,7 @@ from .common import (
     recalibrate_bn,
     resolve_init,
     resume_path,
+    run_training_cli,
 )
 from .facenet import state_dict_digest
 from .multibox import MultiBoxLoss
@@ -224,14 +225,4 @@ def train_retinaface(args: argparse.Namespace, evaluate: Evaluate | None = None)
 
 def main_train_retinaface(argv: list[str] | None = None, evaluate: Evaluate | None = None) -> int:
     """CLI entry point; ``evaluate(model) -> dict`` is an extra end-of-epoch hook (Python callers)."""
-    from ..registry import WeightsError
-
-    args = build_parser().parse_args(argv)
-    try:
-        result = train_retinaface(args, evaluate)
-    except (ValueError, OSError, WeightsError) as exc:
-        print(f"error: {exc}", file=sys.stderr)
-        return 2
-    out = Path(args.out)
-    print(f"trained weights: {result['model']}  (log: {out / 'log.csv'}, plot: {out / 'curves.png'})")
-    return 0
+    return run_training_cli(build_parser, train_retinaface, argv, evaluate)
