@@ -1,7 +1,10 @@
 import os
 from pathlib import Path
 
+import cv2
+import numpy as np
 import pytest
+import torch
 
 from recognition.engine import registry
 
@@ -57,3 +60,20 @@ def facenet_pipeline():
     from recognition.engine.pipeline import Pipeline
 
     return Pipeline.load(embedder="facenet-irv1", device="cpu")
+
+
+@pytest.fixture(autouse=True)
+def restore_torch_threads():
+    # the trainers set the thread count globally; later tests must not inherit it
+    before = torch.get_num_threads()
+    yield
+    torch.set_num_threads(before)
+
+
+def write_identities(root: Path, ids: dict[str, list[np.ndarray]]) -> Path:
+    """Save synthetic identities as ROOT/<name>/<name>_NNNN.png (the training data layout)."""
+    for name, imgs in ids.items():
+        (root / name).mkdir(parents=True, exist_ok=True)
+        for j, im in enumerate(imgs):
+            cv2.imwrite(str(root / name / f"{name}_{j:04d}.png"), cv2.cvtColor(im, cv2.COLOR_RGB2BGR))
+    return root

@@ -5,9 +5,7 @@ from __future__ import annotations
 
 import csv
 import json
-from pathlib import Path
 
-import cv2
 import numpy as np
 import pytest
 import torch
@@ -17,6 +15,8 @@ from recognition.engine import registry
 from recognition.engine.align import template, transform_points
 from recognition.engine.embedders import Embedder, build_net
 from recognition.engine.training import data, distill, evaluators, facenet
+
+from .conftest import write_identities
 
 
 def identity_images(n_ids: int, per_id: int, size: int, seed: int = 0) -> dict[str, list[np.ndarray]]:
@@ -37,22 +37,9 @@ def identity_images(n_ids: int, per_id: int, size: int, seed: int = 0) -> dict[s
     return out
 
 
-def write_identities(root: Path, ids: dict[str, list[np.ndarray]]) -> Path:
-    for name, imgs in ids.items():
-        (root / name).mkdir(parents=True, exist_ok=True)
-        for j, im in enumerate(imgs):
-            cv2.imwrite(str(root / name / f"{name}_{j:04d}.png"), cv2.cvtColor(im, cv2.COLOR_RGB2BGR))
-    return root
-
 
 FAST = ["--input-size", "32", "--workers", "0", "--threads", "1", "--no-progress", "--plot-every", "100"]
 
-
-@pytest.fixture(autouse=True)
-def one_thread():
-    before = torch.get_num_threads()
-    yield
-    torch.set_num_threads(before)
 
 
 class ToyTeacher(Embedder):

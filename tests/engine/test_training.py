@@ -18,15 +18,10 @@ from recognition.engine.detector import RetinaFaceDetector, box_iou, prior_boxes
 from recognition.engine.embedders import build_net
 from recognition.engine.training import common, data, evaluators, facenet, multibox, retinaface, wider
 
+from .conftest import write_identities
+
 SHARED_RETINAFACE = Path(__file__).resolve().parents[3] / "shared" / "models" / "retinaface_mobilenet0.25.pth"
 
-
-@pytest.fixture(autouse=True)
-def one_thread():
-    # the trainers set the thread count globally; 1 is fastest on a shared 2-core runner
-    before = torch.get_num_threads()
-    yield
-    torch.set_num_threads(before)
 
 
 # ------------------------------------------------------------------------------ synthetic data
@@ -53,13 +48,6 @@ def identity_images(n_ids: int, per_id: int, size: int, seed: int = 0) -> dict[s
         out[f"person{i:02d}"] = imgs
     return out
 
-
-def write_identities(root: Path, ids: dict[str, list[np.ndarray]]) -> Path:
-    for name, imgs in ids.items():
-        (root / name).mkdir(parents=True, exist_ok=True)
-        for j, im in enumerate(imgs):
-            cv2.imwrite(str(root / name / f"{name}_{j:04d}.png"), cv2.cvtColor(im, cv2.COLOR_RGB2BGR))
-    return root
 
 
 REL_LANDMARKS = np.array([[0.3, 0.35], [0.7, 0.35], [0.5, 0.55], [0.35, 0.75], [0.65, 0.75]])
