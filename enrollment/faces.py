@@ -2,8 +2,6 @@
 
 from __future__ import annotations
 
-import logging
-
 from django.core.files.base import ContentFile
 from django.db import transaction
 
@@ -11,20 +9,11 @@ from recognition.api.uploads import ImageUpload
 
 from .models import FaceImage, Person, face_upload_to
 
-log = logging.getLogger(__name__)
-
 
 def enqueue_face(face_image_id: int) -> None:
-    """Queue the embedding; a broker failure marks the image failed instead of leaving it pending forever."""
     from recognition.tasks import embed_face_image
 
-    try:
-        embed_face_image.delay(face_image_id)
-    except Exception as exc:
-        log.exception("could not queue face image %s", face_image_id)
-        FaceImage.objects.filter(pk=face_image_id).update(
-            status=FaceImage.Status.FAILED, reason=f"could not queue the image: {exc}"
-        )
+    embed_face_image.enqueue(face_image_id)
 
 
 def create_face_image(person: Person, upload: ImageUpload, queue: bool = True) -> FaceImage:

@@ -11,6 +11,8 @@ An accepted snapshot never just disappears.
 
 from __future__ import annotations
 
+import logging
+
 from billiard.exceptions import TimeLimitExceeded
 from celery import Task, shared_task
 
@@ -19,12 +21,25 @@ from enrollment import embedding
 from . import worker
 
 _options = {"acks_late": True, "reject_on_worker_lost": True}
+log = logging.getLogger(__name__)
 
 
 class _MarksRowFailed(Task):
     """Whatever ended the task (even a hard time limit), an unfinished row ends ``failed`` with the reason."""
 
     model_path = ""
+    label = ""  # what the row holds, for messages
+
+    def enqueue(self, pk: int) -> None:
+        """Queue the task for row ``pk``; if the broker refuses, mark the row failed instead of
+        leaving it pending forever."""
+        from django.apps import apps
+
+        try:
+            self.delay(pk)
+        except Exception as exc:
+            log.exception("could not queue %s %s", self.label, pk)
+            worker.fail_if_unfinished(apps.get_model(self.model_path), pk, f"could not queue the {self.label}: {exc}")
 
     def on_failure(self, exc, task_id, args, kwargs, einfo) -> None:
         from django.apps import apps
@@ -42,10 +57,12 @@ def _reason(exc: BaseException) -> str:
 
 class SnapshotTask(_MarksRowFailed):
     model_path = "recognition.AccessEvent"
+    label = "snapshot"
 
 
 class FaceImageTask(_MarksRowFailed):
     model_path = "enrollment.FaceImage"
+    label = "image"
 
 
 @shared_task(base=SnapshotTask, **_options)

@@ -2,7 +2,6 @@
 
 from __future__ import annotations
 
-import logging
 import time
 
 from django.conf import settings
@@ -24,7 +23,6 @@ from .errors import ApiError, JsonErrorsMixin
 from .serializers import AccessEventSerializer, EventAcceptedSerializer
 from .uploads import ImageUpload, check_content_length, read_image_upload
 
-log = logging.getLogger(__name__)
 MAX_KEY_LEN = AccessEvent._meta.get_field("idempotency_key").max_length
 
 
@@ -59,16 +57,9 @@ def parse_captured_at(raw: str | None):
 
 
 def enqueue_snapshot(event_id: int) -> None:
-    """Queue the decision; a broker failure marks the event failed instead of leaving it pending forever."""
     from recognition.tasks import process_snapshot
 
-    try:
-        process_snapshot.delay(event_id)
-    except Exception as exc:
-        log.exception("could not queue event %s", event_id)
-        AccessEvent.objects.filter(pk=event_id).update(
-            status=AccessEvent.Status.FAILED, reason=f"could not queue the snapshot: {exc}"
-        )
+    process_snapshot.enqueue(event_id)
 
 
 def create_event(camera: Camera, upload: ImageUpload, key: str, captured_at) -> AccessEvent:

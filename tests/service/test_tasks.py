@@ -97,3 +97,20 @@ def test_a_hard_time_limit_marks_the_unfinished_row_failed(site, camera):
     tasks.embed_face_image.on_failure(TimeLimitExceeded(180), "tid", (face.pk,), {}, None)
     face.refresh_from_db()
     assert face.status == "failed" and "time limit" in face.reason
+
+
+def test_a_broker_failure_marks_the_row_failed_instead_of_leaving_it_pending(camera, monkeypatch):
+    from django.utils import timezone
+
+    from recognition.models import AccessEvent
+
+    event = AccessEvent.objects.create(camera=camera.camera, site=camera.camera.site, received_at=timezone.now())
+
+    def broker_down(*args, **kwargs):
+        raise ConnectionError("redis is down")
+
+    monkeypatch.setattr(tasks.process_snapshot, "delay", broker_down)
+    tasks.process_snapshot.enqueue(event.pk)
+    event.refresh_from_db()
+    assert event.status == AccessEvent.Status.FAILED
+    assert event.reason == "could not queue the snapshot: redis is down"
