@@ -189,20 +189,87 @@ def cached_detections(pipeline, paths: list[Path], cache_dir: Path | None, progr
     return det
 
 
-def cached_embeddings(pipeline, det: DetectedSet, flip: bool, cache_dir: Path | None,
+EMBEDDING_MODES = ("plain", "mirror", "flip")
+
+
+def embed_mirrored(pipeline, det: DetectedSet, batch_size: int = 64, progress: bool = True) -> EmbeddedSet:
+    """Embeddings of the mirrored aligned crops (unit norm). Flip TTA is
+    ``scoring.flip_average(plain, mirrored)``."""
+    from tqdm import tqdm
+
+    vectors = np.zeros((len(det.paths), 128), np.float32)
+    bar = tqdm(total=len(det.paths), desc="embedding mirrored", unit="img", disable=not progress)
+    for start in range(0, len(det.paths), batch_size):
+        chunk = det.paths[start : start + batch_size]
+        crops = [pipeline.align(load_image(p), det.landmarks[start + j])[:, ::-1] for j, p in enumerate(chunk)]
+        vectors[start : start + len(chunk)] = pipeline.embed_crops(crops)
+        bar.update(len(chunk))
+    bar.close()
+    return EmbeddedSet(det.paths, vectors, [p for p, f in zip(det.paths, det.found, strict=True) if not f],
+                       det.several)
+
+
+def _embedding_meta(pipeline, mode: str) -> str:
+    return "\n".join([pipeline.embedder_name, pipeline.embedder_version, str(pipeline.template.tolist()), mode])
+
+
+def _superset_embeddings(pipeline, det: DetectedSet, mode: str, cache_dir: Path) -> EmbeddedSet | None:
+    """A cache file of the same model, template and mode whose images include
+    all of ``det``'s (files written before paths were stored are skipped)."""
+    wanted = {str(p) for p in det.paths}
+    meta = _embedding_meta(pipeline, mode)
+    for file in sorted(Path(cache_dir).glob(f"lfw-{pipeline.embedder_name}-{mode}-*.npz")):
+        z = np.load(file, allow_pickle=False)
+        if "paths" not in z or "meta" not in z or str(z["meta"]) != meta:
+            continue
+        stored = z["paths"].tolist()
+        if wanted <= set(stored):
+            ix = {p: i for i, p in enumerate(stored)}
+            vectors = z["vectors"][[ix[str(p)] for p in det.paths]]
+            return EmbeddedSet(det.paths, vectors, [p for p, f in zip(det.paths, det.found, strict=True) if not f],
+                               det.several)
+    return None
+
+
+def cached_embeddings(pipeline, det: DetectedSet, flip: bool | str, cache_dir: Path | None,
                       progress: bool = True) -> EmbeddedSet:
     """:func:`embed_detected` with an optional on-disk cache keyed by the
-    model, the flip flag and the exact list of images."""
+    model, the mode and the exact list of images; any cached file of the same
+    model and mode holding a superset of the images is reused too.
+
+    ``flip`` is False / ``"plain"``, True / ``"flip"`` (flip TTA) or
+    ``"mirror"`` (the mirrored crops alone). With a cache, flip TTA is built
+    from the cached plain and mirrored embeddings, so it costs one extra
+    embedding pass rather than two."""
+    mode = ("flip" if flip else "plain") if isinstance(flip, bool) else flip
+    if mode not in EMBEDDING_MODES:
+        raise ValueError(f"embedding mode must be one of {EMBEDDING_MODES}, not {flip!r}")
     if cache_dir is None:
-        return embed_detected(pipeline, det, flip=flip, progress=progress)
-    key = _list_key(pipeline.embedder_name, pipeline.embedder_version, str(pipeline.template.tolist()), str(flip),
-                    *map(str, det.paths))
-    file = Path(cache_dir) / f"lfw-{pipeline.embedder_name}-{'flip' if flip else 'plain'}-{key}.npz"
+        if mode == "mirror":
+            return embed_mirrored(pipeline, det, progress=progress)
+        return embed_detected(pipeline, det, flip=mode == "flip", progress=progress)
+    key = _list_key(pipeline.embedder_name, pipeline.embedder_version, str(pipeline.template.tolist()),
+                    {"plain": "False", "flip": "True"}.get(mode, mode), *map(str, det.paths))
+    file = Path(cache_dir) / f"lfw-{pipeline.embedder_name}-{mode}-{key}.npz"
     if file.is_file():
         return EmbeddedSet(det.paths, np.load(file, allow_pickle=False)["vectors"],
                            [p for p, f in zip(det.paths, det.found, strict=True) if not f], det.several)
-    result = embed_detected(pipeline, det, flip=flip, progress=progress)
-    np.savez(file, vectors=result.vectors)
+    found = _superset_embeddings(pipeline, det, mode, Path(cache_dir))
+    if found is not None:
+        return found
+    if mode == "flip":
+        from .scoring import flip_average
+
+        plain = cached_embeddings(pipeline, det, "plain", cache_dir, progress)
+        mirror = cached_embeddings(pipeline, det, "mirror", cache_dir, progress)
+        result = EmbeddedSet(det.paths, flip_average(plain.vectors, mirror.vectors), plain.failed, plain.several)
+    elif mode == "mirror":
+        result = embed_mirrored(pipeline, det, progress=progress)
+    else:
+        result = embed_detected(pipeline, det, flip=False, progress=progress)
+    file.parent.mkdir(parents=True, exist_ok=True)
+    np.savez(file, vectors=result.vectors, paths=np.array([str(p) for p in det.paths]),
+             meta=np.array(_embedding_meta(pipeline, mode)))
     return result
 
 
@@ -345,6 +412,115 @@ def stranger_accept_rate(emb: EmbeddedSet, lfw_root: Path, threshold: float) -> 
     ix = emb.index()
     _, d = _nearest(emb.vectors[[ix[p] for p in gallery]], emb.vectors[[ix[p] for p in sa + sb]])
     return float(np.mean(d <= threshold))
+
+
+# ------------------------------------------- identification options (issue 11)
+#
+# The same gallery people, genuine probes and strangers as identification_split,
+# with three knobs: up to ``enrol`` enrolment photos per person (photos 1, 3, 4,
+# ...: photo 2 stays the genuine probe), the person template built from them
+# (scoring.template) and the acceptance rule (plain threshold, runner-up ratio,
+# margin). The threshold set is the strangers of half A plus, for the
+# two-parameter rules, the genuine probes of the gallery people of half A (same
+# name hash as the strangers); every figure is reported on half B (strangers
+# and genuine probes of the other people), and, for reference, on all 1,680
+# genuine probes.
+
+
+def name_half(name: str) -> int:
+    """0 (threshold set) or 1 (check set): the hash identification_split uses for strangers."""
+    return hashlib.sha256(name.encode()).digest()[0] % 2
+
+
+def enrolment_split(lfw_root: Path, enrol: int = 1) -> tuple[list[Path], list[str]]:
+    """Gallery photos and their person for up to ``enrol`` photos per person:
+    the first photo (the protocol's gallery photo), then the third, fourth, ...
+    (the second is the genuine probe). ``enrol=1`` is identification_split's gallery."""
+    if enrol < 1:
+        raise ValueError("enrol must be >= 1")
+    paths, people = [], []
+    for person in sorted(p for p in (Path(lfw_root) / "images").iterdir() if p.is_dir()):
+        photos = sorted(person.glob("*.jpg"))
+        if len(photos) >= 2:
+            for photo in [photos[0], *photos[2 : enrol + 1]]:
+                paths.append(photo)
+                people.append(person.name)
+    return paths, people
+
+
+def options_images(lfw_root: Path, enrol: int = 1) -> list[Path]:
+    """Every image the options protocol embeds for ``enrol`` photos per person."""
+    return sorted(set(identification_images(lfw_root)) | set(enrolment_split(lfw_root, enrol)[0]))
+
+
+@dataclass
+class IdentificationScores:
+    """Nearest person and runner-up of every probe against one gallery."""
+
+    strangers_a: object  # scoring.Ranked, threshold set
+    strangers_b: object  # scoring.Ranked, check set
+    genuine: object  # scoring.Ranked, all genuine probes
+    genuine_correct: np.ndarray  # (G,) nearest person is the right one
+    genuine_half: np.ndarray  # (G,) 0 threshold set, 1 check set
+    gallery_rows: int
+
+
+def identification_scores(gallery_emb: EmbeddedSet, probe_emb: EmbeddedSet, lfw_root: Path, enrol: int = 1,
+                          mode: str = "photos") -> IdentificationScores:
+    """Score the protocol's probes against a gallery of up to ``enrol`` photos
+    per person, template ``mode``. Gallery photos are looked up in
+    ``gallery_emb`` and probes in ``probe_emb`` (e.g. flip TTA for enrolment
+    only)."""
+    from .scoring import build_gallery, nearest_two
+
+    _, genuine, strangers_a, strangers_b = identification_split(lfw_root)
+    paths, people = enrolment_split(lfw_root, enrol)
+    gix, pix = gallery_emb.index(), probe_emb.index()
+    rows, row_person = build_gallery(gallery_emb.vectors[[gix[p] for p in paths]], people, mode)
+
+    def ranked(probes):
+        return nearest_two(rows, row_person, probe_emb.vectors[[pix[p] for p in probes]])
+
+    g = ranked(genuine)
+    truth = np.array([p.parent.name for p in genuine])
+    return IdentificationScores(
+        strangers_a=ranked(strangers_a),
+        strangers_b=ranked(strangers_b),
+        genuine=g,
+        genuine_correct=g.person1 == truth,
+        genuine_half=np.array([name_half(n) for n in truth]),
+        gallery_rows=len(rows),
+    )
+
+
+def option_report(scores: IdentificationScores, far: float = 0.01, kind: str = "plain",
+                  grid=None) -> dict:
+    """Choose the rule (``plain``, ``ratio`` or ``margin``) on the threshold set
+    at the target ``far``, report it on the check set."""
+    from .scoring import accept_rate, choose_rule
+
+    sa, sb, g = scores.strangers_a, scores.strangers_b, scores.genuine
+    tune, check = scores.genuine_half == 0, scores.genuine_half == 1
+    rule = choose_rule(sa.d1, sa.d2, scores.genuine_correct[tune], g.d1[tune], g.d2[tune], far=far, kind=kind,
+                       grid=grid)
+    return {
+        "rule": kind,
+        "target_far": far,
+        "threshold": rule.threshold,
+        "ratio": rule.ratio,
+        "margin": rule.margin,
+        "describe": rule.describe(),
+        "far_threshold_set": accept_rate(rule, sa.d1, sa.d2),
+        "far_check": accept_rate(rule, sb.d1, sb.d2),
+        "genuine_accept_check": accept_rate(rule, g.d1[check], g.d2[check], scores.genuine_correct[check]),
+        "genuine_accept_threshold_set": accept_rate(rule, g.d1[tune], g.d2[tune], scores.genuine_correct[tune]),
+        "genuine_accept_all": accept_rate(rule, g.d1, g.d2, scores.genuine_correct),
+        "rank1_check": float(np.mean(scores.genuine_correct[check])),
+        "rank1_all": float(np.mean(scores.genuine_correct)),
+        "genuine_probes_check": int(check.sum()),
+        "strangers_check": len(sb.d1),
+        "gallery_rows": scores.gallery_rows,
+    }
 
 
 # --------------------------------------------------------------------- output

@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import json
 import sys
 import time
 from pathlib import Path
@@ -65,3 +66,147 @@ def run_eval_lfw(args) -> int:
     if args.plot:
         print(f"plot written to {args.plot}")
     return 0
+
+
+# ------------------------------------------------ identification options (issue 11)
+
+TTA_SETTINGS = {
+    # name: (gallery embeddings, probe embeddings)
+    "none": ("plain", "plain"),
+    "enrol": ("flip", "plain"),  # flip TTA at enrolment only: free at the door
+    "probe": ("plain", "flip"),
+    "both": ("flip", "flip"),
+}
+
+
+def add_options_arguments(p) -> None:
+    """The identification-options flags (also usable on another parser)."""
+    p.add_argument("--lfw-dir", required=True, help="folder with images/")
+    p.add_argument("--model", default="sface", help="embedder (default: %(default)s)")
+    p.add_argument("--device", default="cpu")
+    p.add_argument("--cache-dir", help="detections and embeddings cache (reused, never recomputed)")
+    p.add_argument("--tta", nargs="+", default=list(TTA_SETTINGS), choices=list(TTA_SETTINGS),
+                   help="flip TTA: none, enrol (gallery only), probe (door only), both")
+    p.add_argument("--enrol", nargs="+", type=int, default=[1, 3, 5],
+                   help="up to K enrolment photos per person (1 = the original protocol)")
+    p.add_argument("--template", nargs="+", default=["photos", "mean", "photos+mean"],
+                   help="person template: photos (min over photos), mean, photos+mean")
+    p.add_argument("--rule", nargs="+", default=["plain", "ratio", "margin"], choices=["plain", "ratio", "margin"],
+                   help="acceptance rule: plain threshold, runner-up ratio, runner-up margin")
+    p.add_argument("--ratio", type=float, nargs="+", help="ratio grid (default 0.50..1.00 by 0.01)")
+    p.add_argument("--far", type=float, nargs="+", default=[0.01, 0.001], help="target stranger false-accept rates")
+    p.add_argument("--cost", action="store_true", help="also time a 640x480 snapshot with and without flip TTA")
+    p.add_argument("--threads", type=int, default=2, help="torch threads for --cost")
+    p.add_argument("--json", help="write every figure here")
+
+
+def run_identification_options(args) -> int:
+    from .pipeline import Pipeline
+
+    root = Path(args.lfw_dir)
+    if not (root / "images").is_dir():
+        print(f"error: {root} needs images/", file=sys.stderr)
+        return 2
+    pipe = Pipeline.load(embedder=args.model, device=args.device)
+    cache = Path(args.cache_dir) if args.cache_dir else None
+    images = ev.options_images(root, max(args.enrol))
+    det = ev.cached_detections(pipe, images, cache)
+    needed = {m for t in args.tta for m in TTA_SETTINGS[t]}
+    emb = {m: ev.cached_embeddings(pipe, det, m, cache) for m in ("plain", "flip") if m in needed}
+    rows = []
+    print(f"{'tta':5s} {'K':>2s} {'template':11s} {'rule':6s} {'FAR':>5s} | {'rule chosen on the threshold set':36s} | "
+          f"{'FAR chk':>7s} {'GA chk':>6s} {'GA all':>6s} {'rank1':>6s}")
+    for tta in args.tta:
+        g_mode, p_mode = TTA_SETTINGS[tta]
+        for k in args.enrol:
+            for mode in args.template if k > 1 else ["photos"]:
+                scores = ev.identification_scores(emb[g_mode], emb[p_mode], root, enrol=k, mode=mode)
+                for kind in args.rule:
+                    for far in args.far:
+                        r = ev.option_report(scores, far=far, kind=kind, grid=args.ratio if kind == "ratio" else None)
+                        r.update({"model": pipe.embedder_name, "tta": tta, "enrol": k, "template": mode})
+                        rows.append(r)
+                        print(f"{tta:5s} {k:2d} {mode:11s} {kind:6s} {100 * far:4.1f}% | {r['describe']:36s} | "
+                              f"{100 * r['far_check']:6.2f}% {100 * r['genuine_accept_check']:5.1f}% "
+                              f"{100 * r['genuine_accept_all']:5.1f}% {100 * r['rank1_all']:5.1f}%", flush=True)
+    result = {"model": pipe.embedder_name, "version": pipe.embedder_version, "options": rows}
+    if args.cost:
+        result["cost"] = snapshot_cost(pipe, threads=args.threads)
+        print(json.dumps(result["cost"], indent=2))
+    if args.json:
+        ev.write_json(result, Path(args.json))
+        print(f"figures written to {args.json}")
+    return 0
+
+
+def snapshot_jpeg(lfw_root: Path) -> bytes:
+    """The engine bench's door snapshot: 640x480 grey scene, one LFW face scaled to 300x300."""
+    import io
+
+    from PIL import Image
+
+    canvas = Image.new("RGB", (640, 480), (120, 124, 118))
+    face = Image.open(Path(lfw_root) / "images" / "Aaron_Eckhart" / "Aaron_Eckhart_0001.jpg").convert("RGB")
+    canvas.paste(face.resize((300, 300)), (170, 90))
+    buf = io.BytesIO()
+    canvas.save(buf, "JPEG", quality=90)
+    return buf.getvalue()
+
+
+def snapshot_cost(pipe, threads: int = 2, repeat: int = 40, lfw_root: Path = Path("../shared/datasets/lfw")) -> dict:
+    """Median ms of a whole snapshot (decode + detect + align + embed) with
+    and without flip TTA, and of the gallery search per template."""
+    import statistics
+
+    import numpy as np
+    import torch
+
+    from .images import load_image
+    from .scoring import build_gallery, nearest_two
+
+    torch.set_num_threads(threads)
+    jpeg = snapshot_jpeg(lfw_root)
+
+    def timed(fn) -> float:
+        for _ in range(3):
+            fn()
+        samples = []
+        for _ in range(repeat):
+            t0 = time.perf_counter()
+            fn()
+            samples.append((time.perf_counter() - t0) * 1000)
+        return round(statistics.median(samples), 2)
+
+    out = {"threads": threads, "repeat": repeat}
+    # Interleave the two settings so that load from other processes hits both alike.
+    plain, flip = [], []
+    for _ in range(5):
+        plain.append(timed(lambda: pipe.faces([load_image(jpeg)], flip_tta=False)))
+        flip.append(timed(lambda: pipe.faces([load_image(jpeg)], flip_tta=True)))
+    out["snapshot_ms"] = statistics.median(plain)
+    out["snapshot_flip_tta_ms"] = statistics.median(flip)
+    crop = pipe.faces([load_image(jpeg)], return_crops=True)[0][0].crop
+    out["embed_1_face_ms"] = timed(lambda: pipe.embed_crops([crop]))
+    out["embed_face_and_mirror_ms"] = timed(lambda: pipe.embed_crops([crop, crop[:, ::-1]]))
+    rng = np.random.default_rng(0)
+    probe = rng.normal(size=(1, 128)).astype(np.float32)
+    for people, per in ((1680, 1), (1680, 3), (1680, 4)):
+        vec = rng.normal(size=(people * per, 128)).astype(np.float32)
+        labels = np.repeat(np.arange(people), per)
+        rows, row_person = build_gallery(vec, labels, "photos")
+        out[f"numpy_search_{people}x{per}_rows_ms"] = timed(lambda r=rows, rp=row_person: nearest_two(r, rp, probe))
+    return out
+
+
+def main(argv: list[str] | None = None) -> int:
+    """``python -m recognition.engine.lfw_cli``: the identification options table."""
+    import argparse
+
+    p = argparse.ArgumentParser(prog="python -m recognition.engine.lfw_cli",
+                                description="LFW identification options: TTA, person template, runner-up rules")
+    add_options_arguments(p)
+    return run_identification_options(p.parse_args(argv))
+
+
+if __name__ == "__main__":
+    sys.exit(main())
