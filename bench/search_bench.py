@@ -13,7 +13,7 @@ A person's distance is the minimum over their embeddings. Strategies, each retur
 person and the runner-up (second-nearest other person) with their distances:
 - exact:   sequential scan, GROUP BY person, ORDER BY min distance, LIMIT 2 (the ground truth).
 - window:  HNSW top-W embeddings grouped by person; W grows 16 -> 64 -> 256 -> 1024 until two people
-           appear (what recognition/matching.py does).
+           appear (what recognition/search.py does).
 - twostep: HNSW nearest embedding gives the person; a second HNSW scan with `person_id <> that person`
            (pgvector 0.8 iterative scan) gives the runner-up. One statement, two index scans.
 recall@1 = share of probes whose nearest person equals the exact one.

@@ -6,22 +6,21 @@ from .models import FaceEmbedding, FaceImage, Person
 class FaceImageInline(admin.TabularInline):
     model = FaceImage
     extra = 0
-    fields = ("image", "status", "reason", "detection_score", "face_size_px", "uploaded_at")
-    readonly_fields = ("status", "reason", "detection_score", "face_size_px", "uploaded_at")
+    fields = ("image", "status", "reason", "score", "size_px", "uploaded_at")
+    readonly_fields = ("status", "reason", "score", "size_px", "uploaded_at")
 
 
 @admin.register(Person)
 class PersonAdmin(admin.ModelAdmin):
     list_display = ("name", "external_id", "active", "valid_from", "valid_until")
-    list_filter = ("active", "sites")
+    list_filter = ("active",)
     search_fields = ("name", "external_id")
-    filter_horizontal = ("sites",)
     inlines = [FaceImageInline]
 
 
 @admin.register(FaceImage)
 class FaceImageAdmin(admin.ModelAdmin):
-    list_display = ("id", "person", "status", "detection_score", "face_size_px", "uploaded_at")
+    list_display = ("id", "person", "status", "score", "size_px", "uploaded_at")
     list_filter = ("status",)
 
 

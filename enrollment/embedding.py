@@ -17,20 +17,18 @@ from django.db import transaction
 from django.utils import timezone
 from PIL import Image
 
-from recognition import worker
+from faceaccess.files import delete_file_on_commit
+from faceaccess.jobs import mark_failed
+from recognition.pipelines import FacePipeline, current_embedder_name, get_pipeline, read_image
 
 from .models import FaceEmbedding, FaceImage, crop_upload_to
-from .signals import delete_file_on_commit
 
 log = logging.getLogger(__name__)
 Status = FaceImage.Status
 
 
 def enroll_minimums() -> tuple[float, float]:
-    return (
-        float(getattr(settings, "FACEACCESS_ENROLL_MIN_FACE_PX", 40)),
-        float(getattr(settings, "FACEACCESS_ENROLL_MIN_SCORE", 0.9)),
-    )
+    return settings.FACEACCESS_ENROLL_MIN_FACE_PX, settings.FACEACCESS_ENROLL_MIN_SCORE
 
 
 def _unusable_reason(face: Any, min_px: float, min_score: float) -> str | None:
@@ -56,15 +54,15 @@ def embed_face_image(face_image_id: int, embedder: str | None = None) -> str:
     face_image = FaceImage.objects.filter(pk=face_image_id).first()
     if face_image is None:
         return "gone"  # deleted before the worker got to it
-    is_current = embedder is None or embedder == worker.current_embedder_name()
+    is_current = embedder is None or embedder == current_embedder_name()
     try:
         from recognition.engine import ImageError
 
-        pipeline = worker.get_pipeline(embedder)
+        pipeline = get_pipeline(embedder)
         if is_current:
             FaceImage.objects.filter(pk=face_image_id).update(status=Status.PROCESSING)
         try:
-            image = worker.read_image(face_image.image)
+            image = read_image(face_image.image)
         except ImageError as exc:
             return _finish(face_image, is_current, Status.FAILED, f"bad image: {exc}")
         faces = pipeline.faces([image], embed=True, return_crops=True)[0]
@@ -83,7 +81,7 @@ def embed_face_image(face_image_id: int, embedder: str | None = None) -> str:
     except Exception as exc:
         log.exception("face image %s failed", face_image_id)
         if is_current:  # a failed re-embed with another model leaves the image's status alone
-            worker.mark_failed(FaceImage, face_image_id, f"{type(exc).__name__}: {exc}", processed_at=timezone.now())
+            mark_failed(FaceImage, face_image_id, f"{type(exc).__name__}: {exc}", processed_at=timezone.now())
         raise
 
 
@@ -95,12 +93,12 @@ def _finish(face_image: FaceImage, is_current: bool, status: str, reason: str, *
             )
             # A photo that no longer yields one face must not keep matching with an old embedding.
             FaceEmbedding.objects.filter(
-                face_image_id=face_image.pk, model_name=worker.current_embedder_name()
+                face_image_id=face_image.pk, model_name=current_embedder_name()
             ).delete()
     return status
 
 
-def _enroll(face_image: FaceImage, face: Any, pipeline: Any, is_current: bool, fields: dict) -> str:
+def _enroll(face_image: FaceImage, face: Any, pipeline: FacePipeline, is_current: bool, fields: dict) -> str:
     storage = FaceImage._meta.get_field("crop").storage
     crop_name = ""
     if is_current and face.crop is not None:
@@ -126,13 +124,7 @@ def _enroll(face_image: FaceImage, face: Any, pipeline: Any, is_current: bool, f
                 setattr(locked, key, value)
             locked.status = Status.ENROLLED
             locked.reason = ""
-            locked.detection_score = float(face.score)
-            locked.box = [round(float(v), 2) for v in face.box]
-            locked.landmarks = [[round(float(x), 2), round(float(y), 2)] for x, y in face.landmarks]
-            locked.face_size_px = float(face.quality.size_px)
-            locked.sharpness = float(face.quality.sharpness)
-            locked.yaw = float(face.quality.yaw)
-            locked.roll = float(face.quality.roll)
+            locked.set_face(face)
             locked.processed_at = timezone.now()
             locked.save()
         return Status.ENROLLED

@@ -8,9 +8,8 @@ from pathlib import PurePath
 
 from django.db import models
 from django.utils import timezone
-from pgvector.django import HnswIndex, VectorField
 
-EMBEDDING_DIM = 128
+from recognition.models import DetectedFace, StoredEmbedding
 
 
 class Person(models.Model):
@@ -20,8 +19,6 @@ class Person(models.Model):
     valid_from = models.DateTimeField(null=True, blank=True)
     valid_until = models.DateTimeField(null=True, blank=True)
     notes = models.TextField(blank=True)
-    # Default rule: an active person may pass every camera of a site they belong to.
-    sites = models.ManyToManyField("recognition.Site", related_name="people", blank=True)
     created_at = models.DateTimeField(auto_now_add=True)
     updated_at = models.DateTimeField(auto_now=True)
 
@@ -58,7 +55,9 @@ def crop_upload_to(instance: FaceImage, filename: str) -> str:
     return f"crops/{instance.person_id}/{uuid.uuid4().hex}.png"
 
 
-class FaceImage(models.Model):
+class FaceImage(DetectedFace):
+    """An enrollment photo; once processed, its one usable face (the DetectedFace fields) and embeddings."""
+
     class Status(models.TextChoices):
         PENDING = "pending"
         PROCESSING = "processing"
@@ -76,13 +75,6 @@ class FaceImage(models.Model):
     height = models.PositiveIntegerField(null=True, blank=True)
     status = models.CharField(max_length=20, choices=Status.choices, default=Status.PENDING, db_index=True)
     reason = models.TextField(blank=True, help_text="Why the image is not enrolled, in words.")
-    detection_score = models.FloatField(null=True, blank=True)
-    box = models.JSONField(null=True, blank=True)  # [x1, y1, x2, y2] in original pixels
-    landmarks = models.JSONField(null=True, blank=True)  # [[x, y] * 5]
-    face_size_px = models.FloatField(null=True, blank=True)
-    sharpness = models.FloatField(null=True, blank=True)
-    yaw = models.FloatField(null=True, blank=True)
-    roll = models.FloatField(null=True, blank=True)
     faces_found = models.PositiveIntegerField(null=True, blank=True)
     uploaded_at = models.DateTimeField(auto_now_add=True)
     processed_at = models.DateTimeField(null=True, blank=True)
@@ -94,32 +86,17 @@ class FaceImage(models.Model):
         return f"{self.person_id}:{self.image.name} ({self.status})"
 
 
-class FaceEmbedding(models.Model):
+class FaceEmbedding(StoredEmbedding):
     """One face image seen by one model; only embeddings of the same model are ever compared."""
 
     person = models.ForeignKey(Person, on_delete=models.CASCADE, related_name="embeddings")
     face_image = models.ForeignKey(FaceImage, on_delete=models.CASCADE, related_name="embeddings")
-    embedding = VectorField(dimensions=EMBEDDING_DIM)
-    model_name = models.CharField(max_length=100)
-    model_version = models.CharField(max_length=100)
-    created_at = models.DateTimeField(auto_now_add=True)
 
-    class Meta:
+    class Meta(StoredEmbedding.Meta):
         constraints = [
             models.UniqueConstraint(
                 fields=["face_image", "model_name", "model_version"], name="embedding_one_per_image_model"
             )
-        ]
-        # No b-tree on the model columns on purpose: it would tempt the planner into "filter, then sort
-        # every row" instead of walking the HNSW graph (the model filter is rarely selective).
-        indexes = [
-            HnswIndex(
-                name="embedding_hnsw_l2",
-                fields=["embedding"],
-                m=16,
-                ef_construction=64,
-                opclasses=["vector_l2_ops"],
-            ),
         ]
 
     def __str__(self) -> str:

@@ -201,7 +201,9 @@ def main(argv: list[str] | None = None) -> int:
             env = {**os.environ, "DJANGO_SETTINGS_MODULE": "faceaccess.settings", "PYTHONUNBUFFERED": "1"}
             # The first snapshot after start should not pay for loading the models.
             env.setdefault("FACEACCESS_PRELOAD_PIPELINE", "1")
-            max_body = env_int("FACEACCESS_MAX_UPLOAD_BYTES", 10 * 1024 * 1024) * 2 + (1 << 20)
+            from django.conf import settings
+
+            max_body = settings.FACEACCESS_MAX_UPLOAD_BYTES * 2 + (1 << 20)
             # prefork with one child: the parent enforces the hard time limit by killing the child, and
             # a child that dies mid-task (OOM, segfault) gets its message re-queued
             # (task_reject_on_worker_lost); the child loads the engine once and keeps it.

@@ -34,8 +34,10 @@ INSTALLED_APPS = [
     "rest_framework",
     "rest_framework.authtoken",
     "drf_spectacular",
-    "enrollment",
+    # The three layers, each importing only those below it: access -> enrollment -> recognition.
     "recognition",
+    "enrollment",
+    "access",
 ]
 
 MIDDLEWARE = [
@@ -183,7 +185,7 @@ CELERY_TASK_DEFAULT_QUEUE = "celery"
 # first matching pattern wins, so a non-engine task (e.g. a webhook) gets its own entry above these.
 CELERY_TASK_ROUTES = {
     "enrollment.tasks.*": {"queue": "gpu"},
-    "recognition.tasks.*": {"queue": "gpu"},
+    "access.tasks.*": {"queue": "gpu"},
 }
 CELERY_TASK_ALWAYS_EAGER = env_bool("FACEACCESS_CELERY_EAGER", False)
 # Extra task modules for the worker to import (the test suite adds probes this way).

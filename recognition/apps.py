@@ -2,9 +2,8 @@ from django.apps import AppConfig
 
 
 class RecognitionConfig(AppConfig):
+    """The engine, the per-process pipeline holder and the pgvector search; no tables of its own."""
+
     default_auto_field = "django.db.models.BigAutoField"
     name = "recognition"
     verbose_name = "Recognition"
-
-    def ready(self) -> None:
-        from .api import schema  # noqa: F401  (OpenAPI description of the camera Api-Key auth)

@@ -1,4 +1,4 @@
-"""JSON shapes of people and their face images."""
+"""JSON shapes of people and their face images (URL names are those of the v1 API, namespace ``api``)."""
 
 from __future__ import annotations
 
@@ -6,26 +6,24 @@ from rest_framework import serializers
 from rest_framework.reverse import reverse
 
 from enrollment.models import FaceImage, Person
-from recognition.models import Site
 
 
 class PersonSerializer(serializers.ModelSerializer):
-    url = serializers.HyperlinkedIdentityField(view_name="enrollment-api:person-detail")
+    url = serializers.HyperlinkedIdentityField(view_name="api:person-detail")
     faces_url = serializers.SerializerMethodField()
-    sites = serializers.PrimaryKeyRelatedField(many=True, queryset=Site.objects.all(), required=False)
     face_count = serializers.IntegerField(read_only=True, required=False)
     enrolled_count = serializers.IntegerField(read_only=True, required=False)
 
     class Meta:
         model = Person
         fields = [
-            "id", "url", "name", "external_id", "active", "valid_from", "valid_until", "notes", "sites",
+            "id", "url", "name", "external_id", "active", "valid_from", "valid_until", "notes",
             "face_count", "enrolled_count", "faces_url", "created_at", "updated_at",
         ]
         read_only_fields = ["created_at", "updated_at"]
 
     def get_faces_url(self, obj: Person) -> str:
-        return reverse("enrollment-api:person-faces", args=[obj.pk], request=self.context.get("request"))
+        return reverse("api:person-faces", args=[obj.pk], request=self.context.get("request"))
 
     def validate(self, attrs: dict) -> dict:
         start = attrs.get("valid_from", getattr(self.instance, "valid_from", None))
@@ -36,7 +34,9 @@ class PersonSerializer(serializers.ModelSerializer):
 
 
 class FaceImageSerializer(serializers.ModelSerializer):
-    url = serializers.HyperlinkedIdentityField(view_name="enrollment-api:faceimage-detail")
+    url = serializers.HyperlinkedIdentityField(view_name="api:faceimage-detail")
+    detection_score = serializers.FloatField(source="score", read_only=True)
+    face_size_px = serializers.FloatField(source="size_px", read_only=True)
 
     class Meta:
         model = FaceImage

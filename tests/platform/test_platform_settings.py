@@ -38,7 +38,7 @@ print(json.dumps({
         "task_reject_on_worker_lost", "worker_prefetch_multiplier", "task_time_limit", "task_soft_time_limit",
         "task_serializer", "accept_content", "worker_proc_alive_timeout")},
     "visibility_timeout": app.conf.broker_transport_options["visibility_timeout"],
-    "routes": {n: route(n) for n in ("recognition.tasks.process_snapshot", "enrollment.tasks.embed_face_image",
+    "routes": {n: route(n) for n in ("access.tasks.process_snapshot", "enrollment.tasks.embed_face_image",
                                      "faceaccess.health_check")},
 }))
 """
@@ -83,7 +83,7 @@ def test_defaults_point_at_the_embedded_servers_with_stored_secrets(tmp_path):
 
 def test_apps_auth_and_celery_reliability_settings(tmp_path):
     s = settings_of(tmp_path)
-    for app in ("enrollment", "recognition", "rest_framework", "rest_framework.authtoken", "drf_spectacular"):
+    for app in ("access", "enrollment", "recognition", "rest_framework", "rest_framework.authtoken", "drf_spectacular"):
         assert app in s["apps"]
     assert "pgvector.django" not in s["apps"]  # not an app: E's first migration creates the extension
     assert s["auth"] == ["rest_framework.authentication.TokenAuthentication",
@@ -94,7 +94,7 @@ def test_apps_auth_and_celery_reliability_settings(tmp_path):
     assert c["task_soft_time_limit"] < c["task_time_limit"] < s["visibility_timeout"]
     assert (c["task_serializer"], c["accept_content"]) == ("json", ["json"])
     assert c["worker_proc_alive_timeout"] >= 60  # a pool child may load the engine before it reports up
-    assert s["routes"] == {"recognition.tasks.process_snapshot": "gpu", "enrollment.tasks.embed_face_image": "gpu",
+    assert s["routes"] == {"access.tasks.process_snapshot": "gpu", "enrollment.tasks.embed_face_image": "gpu",
                            "faceaccess.health_check": "celery"}
 
 

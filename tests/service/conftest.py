@@ -112,14 +112,24 @@ class FakePipeline:
 
 
 @pytest.fixture
-def fake_pipeline(settings) -> Iterator[FakePipeline]:
-    from recognition import worker
+def fake_pipeline(settings, monkeypatch) -> FakePipeline:
+    """The fake is the current embedder, already "loaded" in this process's pipeline holder."""
+    from recognition import pipelines
 
     pipe = FakePipeline()
     settings.FACEACCESS_EMBEDDER = pipe.embedder_name
-    worker.set_pipeline_for_tests(pipe)
-    yield pipe
-    worker.set_pipeline_for_tests(None)
+    monkeypatch.setitem(pipelines._loaded, pipe.embedder_name, pipe)
+    return pipe
+
+
+@pytest.fixture
+def next_model(fake_pipeline, monkeypatch) -> FakePipeline:
+    """A second model ("next", version "2") held beside the current one, seeing the same faces."""
+    from recognition import pipelines
+
+    pipe = FakePipeline("next", "2", faces_by_color=fake_pipeline.faces_by_color)
+    monkeypatch.setitem(pipelines._loaded, pipe.embedder_name, pipe)
+    return pipe
 
 
 @pytest.fixture
@@ -199,7 +209,7 @@ class CameraKey:
 
 
 def make_camera(site, name: str = "door", active: bool = True) -> CameraKey:
-    from recognition.models import Camera
+    from access.models import Camera
 
     camera = Camera(site=site, name=name, active=active)
     key = camera.set_new_key()
@@ -209,7 +219,7 @@ def make_camera(site, name: str = "door", active: bool = True) -> CameraKey:
 
 @pytest.fixture
 def site(db):
-    from recognition.models import Site
+    from access.models import Site
 
     return Site.objects.create(name="HQ", match_threshold=0.9, min_face_px=40, min_detection_score=0.9)
 

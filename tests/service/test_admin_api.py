@@ -7,8 +7,8 @@ import datetime as dt
 
 import pytest
 
+from access.models import AccessEvent, Camera, Site
 from enrollment.models import Person
-from recognition.models import AccessEvent, Camera, Site
 
 from .conftest import make_camera, make_person
 

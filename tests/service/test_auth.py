@@ -5,7 +5,7 @@ from __future__ import annotations
 import pytest
 from rest_framework.test import APIClient
 
-from recognition.models import AccessEvent
+from access.models import AccessEvent
 
 from .conftest import make_camera, make_person, token_client
 

@@ -8,8 +8,8 @@ import io
 import pytest
 from django.core.management import CommandError, call_command
 
+from access.models import Camera, Site
 from enrollment.models import FaceEmbedding, FaceImage, Person
-from recognition.models import Camera, Site
 
 from .conftest import fake_face, unit
 
@@ -82,13 +82,12 @@ def test_enroll_dir_refuses_a_missing_site_or_folder(site, tmp_path):
         run("enroll_dir", str(tmp_path), "--site", "HQ")
 
 
-def test_reembed_sync_with_prune(site, fake_pipeline, tmp_path, media):
+def test_reembed_sync_with_prune(site, fake_pipeline, next_model, tmp_path, media):
     from .conftest import image_bytes
 
     fake_pipeline.register((1, 1, 1), [fake_face(unit(1))])
     (tmp_path / "alice_1.png").write_bytes(image_bytes((1, 1, 1)))
     run("enroll_dir", str(tmp_path), "--site", "HQ", "--sync")
-    fake_pipeline.embedder_name, fake_pipeline.embedder_version = "next", "2"
     out, _ = run("reembed", "--model", "next", "--sync", "--prune")
     assert "embedded: 1" in out and "pruned 1" in out
     assert list(FaceEmbedding.objects.values_list("model_name", "model_version")) == [("next", "2")]

@@ -6,15 +6,16 @@ import datetime as dt
 
 import pytest
 
-from recognition.decisions import CameraRules, FaceInput, PersonFacts, SiteRules, decide, refusal
+from access.decisions import CameraRules, FaceInput, Grant, PersonFacts, SiteRules, decide, refusal
 
 NOW = dt.datetime(2026, 5, 1, 12, 0, tzinfo=dt.UTC)
 SITE = SiteRules(site_id=1, threshold=0.9, min_face_px=40, min_detection_score=0.9)
 ANY_CAMERA = CameraRules(camera_id=7)
 
 
-def person(pid: int, name: str, active: bool = True, sites=(1,), valid_from=None, valid_until=None) -> PersonFacts:
-    return PersonFacts(pid, name, active, valid_from, valid_until, frozenset(sites))
+def person(pid: int, name: str, active: bool = True, sites=(1,), valid_from=None, valid_until=None,
+           grants=()) -> PersonFacts:
+    return PersonFacts(pid, name, active, valid_from, valid_until, tuple(Grant(s) for s in sites) + tuple(grants))
 
 
 PEOPLE = {
@@ -24,6 +25,9 @@ PEOPLE = {
     4: person(4, "Dave", sites=(2,)),
     5: person(5, "Erin", valid_until=NOW - dt.timedelta(days=1)),
     6: person(6, "Frank", valid_from=NOW + dt.timedelta(hours=1)),
+    7: person(7, "Grace", sites=(), grants=[Grant(1, valid_until=NOW - dt.timedelta(minutes=1))]),
+    8: person(8, "Heidi", sites=(), grants=[Grant(1, valid_from=NOW + dt.timedelta(days=2))]),
+    9: person(9, "Ivan", sites=(), grants=[Grant(1, NOW - dt.timedelta(days=1), NOW + dt.timedelta(days=1))]),
 }
 
 
@@ -63,12 +67,19 @@ def test_nobody_enrolled_is_unknown():
         (4, "does not belong to this site"),
         (5, "validity ended"),
         (6, "valid only from"),
+        (7, "access to this site ended"),
+        (8, "may enter this site only from"),
     ],
 )
 def test_known_person_not_allowed_is_denied(pid, why):
     out = decide([face(pid, 0.5)], SITE, ANY_CAMERA, PEOPLE, NOW)
     assert (out.decision, out.person_id) == ("denied", pid)
     assert why in out.reason
+
+
+def test_a_grant_inside_its_validity_window_lets_in():
+    out = decide([face(9, 0.5)], SITE, ANY_CAMERA, PEOPLE, NOW)
+    assert (out.decision, out.person_id) == ("granted", 9)
 
 
 def test_camera_allow_list_narrows_the_site():

@@ -7,8 +7,8 @@ from pathlib import Path
 
 import pytest
 
+from access.models import AccessEvent, AccessEventFace
 from enrollment.models import FaceEmbedding, FaceImage, Person
-from recognition.models import AccessEvent, AccessEventFace
 
 from .conftest import fake_face, make_person, media_files, unit
 

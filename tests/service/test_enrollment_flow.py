@@ -79,7 +79,7 @@ def test_engine_failure_marks_the_image_failed(owner_client, fake_pipeline, alic
 
 
 def test_queue_failure_marks_the_image_failed(owner_client, alice, media, monkeypatch):
-    from recognition import tasks
+    from enrollment import tasks
 
     def broker_down(*args, **kwargs):
         raise ConnectionError("redis is down")
@@ -92,12 +92,11 @@ def test_queue_failure_marks_the_image_failed(owner_client, alice, media, monkey
 
 
 def test_reembedding_with_another_model_adds_embeddings_and_keeps_statuses(
-    owner_client, fake_pipeline, alice, media
+    owner_client, fake_pipeline, next_model, alice, media
 ):
     data = fake_pipeline.register((6, 6, 6), [fake_face(unit(1))])
     upload(owner_client, alice, data)
     upload(owner_client, alice, fake_pipeline.register((7, 7, 7), []))
-    fake_pipeline.embedder_name, fake_pipeline.embedder_version = "next", "2"
     assert reembed_all("next") == {"embedded": 1, "no_face": 1}
     models = sorted(FaceEmbedding.objects.values_list("model_name", "model_version"))
     assert models == [("fake", "1"), ("next", "2")]

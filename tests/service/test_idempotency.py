@@ -7,9 +7,9 @@ from unittest import mock
 
 import pytest
 
-from recognition.api.snapshots import create_event
-from recognition.api.uploads import validate_image_bytes
-from recognition.models import AccessEvent
+from access.models import AccessEvent
+from access.snapshots import create_event
+from faceaccess.uploads import validate_image_bytes
 
 from .conftest import image_bytes, make_camera, media_files
 
@@ -66,7 +66,7 @@ def test_a_racing_duplicate_returns_the_winner_and_removes_its_file(camera, medi
     # Two requests with one key pass the lookup together; the second insert hits the unique constraint.
     winner = post(camera, "race").json()["id"]
     upload = validate_image_bytes(image_bytes((4, 4, 4)), "snap.png")
-    with mock.patch("recognition.api.snapshots.enqueue_snapshot"):
+    with mock.patch("access.snapshots.enqueue_snapshot"):
         event = create_event(camera.camera, upload, "race", None)
     assert event.pk == winner
     assert AccessEvent.objects.count() == 1

@@ -6,7 +6,8 @@ import numpy as np
 import pytest
 from django.db import connection
 
-from recognition import matching
+from enrollment import gallery
+from recognition import search
 
 from .conftest import enroll_vector, make_person, near, unit
 
@@ -19,9 +20,9 @@ def test_nearest_person_and_runner_up():
     enroll_vector(alice, near(probe, 0.40, seed=2))
     enroll_vector(bob, near(probe, 0.80, seed=3))
     enroll_vector(carol, near(probe, 1.20, seed=4))
-    (m,) = matching.identify([probe], "fake", "1")
-    assert m.nearest.person_id == alice.pk and m.nearest.distance == pytest.approx(0.40, abs=1e-4)
-    assert m.runner_up.person_id == bob.pk and m.runner_up.distance == pytest.approx(0.80, abs=1e-4)
+    (m,) = gallery.identify([probe], "fake", "1")
+    assert m.nearest.identity_id == alice.pk and m.nearest.distance == pytest.approx(0.40, abs=1e-4)
+    assert m.runner_up.identity_id == bob.pk and m.runner_up.distance == pytest.approx(0.80, abs=1e-4)
 
 
 def test_a_persons_distance_is_the_minimum_over_their_embeddings():
@@ -30,8 +31,8 @@ def test_a_persons_distance_is_the_minimum_over_their_embeddings():
     enroll_vector(alice, near(probe, 1.1, seed=11))
     enroll_vector(alice, near(probe, 0.3, seed=12))
     enroll_vector(bob, near(probe, 0.5, seed=13))
-    people = matching.nearest_people(probe, "fake", "1", k=2)
-    assert [p.person_id for p in people] == [alice.pk, bob.pk]
+    people = gallery.nearest_people(probe, "fake", "1", k=2)
+    assert [p.identity_id for p in people] == [alice.pk, bob.pk]
     assert people[0].distance == pytest.approx(0.3, abs=1e-4)
 
 
@@ -41,9 +42,9 @@ def test_embeddings_of_other_models_are_never_compared():
     enroll_vector(alice, probe, model=("other", "1"))  # identical vector, other model
     enroll_vector(alice, near(probe, 0.2, seed=21), model=("fake", "2"))  # same name, other version
     enroll_vector(bob, near(probe, 0.9, seed=22))
-    (m,) = matching.identify([probe], "fake", "1")
-    assert (m.nearest.person_id, m.runner_up) == (bob.pk, None)
-    assert matching.identify([probe], "nobody", "0")[0].nearest is None
+    (m,) = gallery.identify([probe], "fake", "1")
+    assert (m.nearest.identity_id, m.runner_up) == (bob.pk, None)
+    assert gallery.identify([probe], "nobody", "0")[0].nearest is None
 
 
 def test_runner_up_found_past_a_person_with_many_close_embeddings():
@@ -53,9 +54,9 @@ def test_runner_up_found_past_a_person_with_many_close_embeddings():
     for i in range(40):
         enroll_vector(alice, near(probe, 0.2 + i * 0.005, seed=100 + i))
     enroll_vector(bob, near(probe, 0.9, seed=31))
-    (m,) = matching.identify([probe], "fake", "1")
-    assert m.nearest.person_id == alice.pk
-    assert m.runner_up.person_id == bob.pk and m.runner_up.distance == pytest.approx(0.9, abs=1e-4)
+    (m,) = gallery.identify([probe], "fake", "1")
+    assert m.nearest.identity_id == alice.pk
+    assert m.runner_up.identity_id == bob.pk and m.runner_up.distance == pytest.approx(0.9, abs=1e-4)
 
 
 def test_hnsw_agrees_with_exact_search():
@@ -68,9 +69,9 @@ def test_hnsw_agrees_with_exact_search():
         probe = rng.standard_normal(128).astype(np.float32)
         probe /= np.linalg.norm(probe)
         for k in (2, 3):
-            fast = matching.nearest_people(probe, "fake", "1", k=k)
-            exact = matching.nearest_people(probe, "fake", "1", k=k, exact=True)
-            assert [p.person_id for p in fast] == [p.person_id for p in exact]
+            fast = gallery.nearest_people(probe, "fake", "1", k=k)
+            exact = gallery.nearest_people(probe, "fake", "1", k=k, exact=True)
+            assert [p.identity_id for p in fast] == [p.identity_id for p in exact]
             assert [p.distance for p in fast] == pytest.approx([p.distance for p in exact], abs=1e-5)
 
 
@@ -106,7 +107,7 @@ def _scans() -> tuple[int, int]:
     """(HNSW index scans, sequential scans of the embedding table) so far in this transaction."""
     with connection.cursor() as cursor:
         cursor.execute(
-            "SELECT pg_stat_get_xact_numscans('embedding_hnsw_l2'::regclass), "
+            "SELECT pg_stat_get_xact_numscans('faceembedding_hnsw_l2'::regclass), "
             "pg_stat_get_xact_numscans('enrollment_faceembedding'::regclass)"
         )
         return cursor.fetchone()
@@ -119,16 +120,16 @@ def test_the_planner_walks_the_hnsw_index_on_a_real_sized_gallery():
     _crowd(5000, seed=5)
     enroll_vector(make_person("Dana"), unit(42))
     _analyze()
-    vec = matching._vector_text(unit(41))
+    vec = search._vector_text(unit(41))
     params = {"q": vec, "model_name": "fake", "model_version": "1"}
     with connection.cursor() as cursor:
-        cursor.execute(matching.search_settings_sql(), [str(matching.DEFAULT_EF_SEARCH)])
-        cursor.execute("EXPLAIN " + matching.nearest_people_sql(2), params)
+        cursor.execute(search.search_settings_sql(), [str(search.DEFAULT_EF_SEARCH)])
+        cursor.execute("EXPLAIN " + search.nearest_sql(gallery.PEOPLE, 2), params)
         plan = "\n".join(row[0] for row in cursor.fetchall())
-    assert plan.count("Index Scan using embedding_hnsw_l2") == 2, plan
+    assert plan.count("Index Scan using faceembedding_hnsw_l2") == 2, plan
     # And a real call does exactly those two index scans, with no sequential scan of the table.
     index_scans, seq_scans = _scans()
-    people = matching.nearest_people(unit(41), "fake", "1")
+    people = gallery.nearest_people(unit(41), "fake", "1")
     assert len(people) == 2
     assert _scans() == (index_scans + 2, seq_scans)
 
@@ -146,15 +147,15 @@ def test_runner_up_is_found_past_hundreds_of_nearer_photos_of_the_nearest_person
         # SET LOCAL lasts until the test's transaction ends; the search's savepoint inherits it.
         cursor.execute("SET LOCAL enable_seqscan = off")
         cursor.execute("SET LOCAL enable_sort = off")
-    monkeypatch.setattr(matching, "_exact", lambda *a: pytest.fail("fell back to the exact search"))
+    monkeypatch.setattr(search, "_exact", lambda *a: pytest.fail("fell back to the exact search"))
     index_scans, seq_scans = _scans()
-    (m,) = matching.identify([probe], "fake", "1")
+    (m,) = gallery.identify([probe], "fake", "1")
     assert _scans() == (index_scans + 2, seq_scans)  # answered by the two HNSW scans alone
-    assert m.nearest.person_id == alice.pk and m.nearest.distance == pytest.approx(0.2, abs=1e-4)
-    assert m.runner_up.person_id == bob.pk and m.runner_up.distance == pytest.approx(0.9, abs=1e-4)
+    assert m.nearest.identity_id == alice.pk and m.nearest.distance == pytest.approx(0.2, abs=1e-4)
+    assert m.runner_up.identity_id == bob.pk and m.runner_up.distance == pytest.approx(0.9, abs=1e-4)
     monkeypatch.undo()
-    exact = matching.nearest_people(probe, "fake", "1", exact=True)
-    assert [p.person_id for p in exact] == [alice.pk, bob.pk]
+    exact = gallery.nearest_people(probe, "fake", "1", exact=True)
+    assert [p.identity_id for p in exact] == [alice.pk, bob.pk]
     assert [p.distance for p in exact] == pytest.approx([m.nearest.distance, m.runner_up.distance], abs=1e-5)
 
 
@@ -171,15 +172,15 @@ def test_search_settings_do_not_leak_into_the_callers_transaction():
             return cursor.fetchone()
 
     before = settings()
-    assert matching.nearest_people(unit(61), "fake", "1", ef_search=123)
-    assert matching.nearest_people(unit(61), "fake", "1", exact=True)
+    assert gallery.nearest_people(unit(61), "fake", "1", ef_search=123)
+    assert gallery.nearest_people(unit(61), "fake", "1", exact=True)
     assert settings() == before and before[0] != "123"
 
 
 def test_no_embedding_means_no_match():
-    assert matching.identify([None], "fake", "1")[0].nearest is None
+    assert gallery.identify([None], "fake", "1")[0].nearest is None
 
 
 def test_wrong_dimension_is_refused():
     with pytest.raises(ValueError, match="128-d"):
-        matching.nearest_people(np.ones(64, np.float32), "fake", "1")
+        gallery.nearest_people(np.ones(64, np.float32), "fake", "1")

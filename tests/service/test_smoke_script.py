@@ -26,8 +26,8 @@ def load_smoke():
 def test_smoke_script_passes(celery_worker_process, live_server, users, capsys):
     from rest_framework.authtoken.models import Token
 
+    from access.models import Site
     from enrollment.models import Person
-    from recognition.models import Site
 
     token = Token.objects.create(user=users.owner).key
     args = ["--base-url", live_server.url, "--token", token]

@@ -6,10 +6,14 @@ import threading
 
 import pytest
 
-from recognition import tasks, worker
+from access import tasks as access_tasks
+from enrollment import tasks as enrollment_tasks
+from recognition import pipelines
 
 
-@pytest.mark.parametrize("task", [tasks.process_snapshot, tasks.embed_face_image, tasks.reembed_all])
+@pytest.mark.parametrize(
+    "task", [access_tasks.process_snapshot, enrollment_tasks.embed_face_image, enrollment_tasks.reembed_all]
+)
 def test_engine_tasks_go_to_the_gpu_queue_and_ack_late(task):
     from faceaccess.celery import app
 
@@ -32,22 +36,21 @@ def counting_load(monkeypatch):
         return Loaded()
 
     monkeypatch.setattr(pipeline.Pipeline, "load", staticmethod(load))
-    monkeypatch.setattr(worker, "_pipelines", {})
-    worker.set_pipeline_for_tests(None)
+    monkeypatch.setattr(pipelines, "_loaded", {})
     return calls
 
 
 def test_the_pipeline_is_loaded_once_per_process(counting_load, settings):
     settings.FACEACCESS_EMBEDDER = "sface"
     settings.FACEACCESS_DEVICE = "auto"
-    first = worker.get_pipeline()
-    assert worker.get_pipeline() is first and worker.get_pipeline("sface") is first
+    first = pipelines.get_pipeline()
+    assert pipelines.get_pipeline() is first and pipelines.get_pipeline("sface") is first
     assert counting_load == [("sface", None)]  # "auto" = let the engine pick CUDA or CPU
 
 
 def test_concurrent_first_use_loads_once(counting_load, settings):
     settings.FACEACCESS_EMBEDDER = "sface"
-    threads = [threading.Thread(target=worker.get_pipeline) for _ in range(8)]
+    threads = [threading.Thread(target=pipelines.get_pipeline) for _ in range(8)]
     for t in threads:
         t.start()
     for t in threads:
@@ -58,7 +61,7 @@ def test_concurrent_first_use_loads_once(counting_load, settings):
 def test_preload_at_process_init_when_asked(counting_load, settings):
     settings.FACEACCESS_EMBEDDER = "sface"
     settings.FACEACCESS_PRELOAD_PIPELINE = True
-    worker._preload()
+    pipelines._preload()
     for t in threading.enumerate():
         if t.name == "pipeline-preload":
             t.join(10)
@@ -67,7 +70,7 @@ def test_preload_at_process_init_when_asked(counting_load, settings):
 
 def test_no_preload_unless_asked(counting_load, settings):
     settings.FACEACCESS_PRELOAD_PIPELINE = False
-    worker._preload()
+    pipelines._preload()
     assert counting_load == []
 
 
@@ -75,8 +78,8 @@ def test_no_preload_unless_asked(counting_load, settings):
 def test_a_hard_time_limit_marks_the_unfinished_row_failed(site, camera):
     from billiard.exceptions import TimeLimitExceeded
 
+    from access.models import AccessEvent
     from enrollment.models import FaceImage
-    from recognition.models import AccessEvent
 
     from .conftest import make_person
 
@@ -86,7 +89,7 @@ def test_a_hard_time_limit_marks_the_unfinished_row_failed(site, camera):
     )
     for event in (pending, done):
         # What the worker's main process calls after killing a child over the hard limit.
-        tasks.process_snapshot.on_failure(TimeLimitExceeded(180), "tid", (event.pk,), {}, None)
+        access_tasks.process_snapshot.on_failure(TimeLimitExceeded(180), "tid", (event.pk,), {}, None)
     pending.refresh_from_db()
     done.refresh_from_db()
     assert pending.status == "failed"
@@ -94,7 +97,7 @@ def test_a_hard_time_limit_marks_the_unfinished_row_failed(site, camera):
     assert (done.status, done.decision) == ("done", "granted")
 
     face = FaceImage.objects.create(person=make_person("Alice"), image="x.png", status="processing")
-    tasks.embed_face_image.on_failure(TimeLimitExceeded(180), "tid", (face.pk,), {}, None)
+    enrollment_tasks.embed_face_image.on_failure(TimeLimitExceeded(180), "tid", (face.pk,), {}, None)
     face.refresh_from_db()
     assert face.status == "failed" and "time limit" in face.reason
 
@@ -102,15 +105,15 @@ def test_a_hard_time_limit_marks_the_unfinished_row_failed(site, camera):
 def test_a_broker_failure_marks_the_row_failed_instead_of_leaving_it_pending(camera, monkeypatch):
     from django.utils import timezone
 
-    from recognition.models import AccessEvent
+    from access.models import AccessEvent
 
     event = AccessEvent.objects.create(camera=camera.camera, site=camera.camera.site, received_at=timezone.now())
 
     def broker_down(*args, **kwargs):
         raise ConnectionError("redis is down")
 
-    monkeypatch.setattr(tasks.process_snapshot, "delay", broker_down)
-    tasks.process_snapshot.enqueue(event.pk)
+    monkeypatch.setattr(access_tasks.process_snapshot, "delay", broker_down)
+    access_tasks.process_snapshot.enqueue(event.pk)
     event.refresh_from_db()
     assert event.status == AccessEvent.Status.FAILED
     assert event.reason == "could not queue the snapshot: redis is down"

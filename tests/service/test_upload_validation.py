@@ -8,8 +8,8 @@ import numpy as np
 import pytest
 from PIL import Image
 
+from access.models import AccessEvent
 from enrollment.models import FaceImage
-from recognition.models import AccessEvent
 
 from .conftest import image_bytes, make_camera, make_person, media_files
 
@@ -97,12 +97,6 @@ def test_far_over_the_size_limit_is_refused_from_the_header(camera, media, setti
     assert_error(response, 413, "too_large")
     assert "about" in response.json()["detail"]
     assert_nothing_stored(media)
-
-
-def test_default_size_limit_is_ten_megabytes():
-    from recognition.api.uploads import max_upload_bytes
-
-    assert max_upload_bytes() == 10 * 1024 * 1024
 
 
 def test_over_the_pixel_limit(camera, media, settings):

@@ -33,7 +33,7 @@ import torch.nn.functional as F
 from torch import nn
 from torch.utils.data import DataLoader
 
-from .. import losses as L
+from . import losses as L
 from .common import (
     Loop,
     add_loop_arguments,

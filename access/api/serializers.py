@@ -1,0 +1,98 @@
+"""JSON shapes of sites, cameras, people with their sites, and access events."""
+
+from __future__ import annotations
+
+from django.core.exceptions import ValidationError as DjangoValidationError
+from rest_framework import serializers
+
+from access.models import AccessEvent, AccessEventFace, Camera, Site
+from enrollment.api.serializers import PersonSerializer
+from enrollment.models import Person
+
+
+class SiteSerializer(serializers.ModelSerializer):
+    """The threshold's default and range come from the model (``Site.fill_defaults``, ``validate_threshold``)."""
+
+    url = serializers.HyperlinkedIdentityField(view_name="api:site-detail")
+
+    class Meta:
+        model = Site
+        fields = [
+            "id", "url", "name", "timezone", "match_threshold", "min_face_px", "min_detection_score",
+            "created_at", "updated_at",
+        ]
+        read_only_fields = ["created_at", "updated_at"]
+
+    def create(self, validated_data: dict) -> Site:
+        site = Site(**validated_data)
+        try:
+            site.fill_defaults()
+        except DjangoValidationError as exc:
+            raise serializers.ValidationError(exc.message_dict) from None
+        site.save()
+        return site
+
+
+class PersonWithSitesSerializer(PersonSerializer):
+    """A person plus the sites they may enter (access grants without a validity window of their own)."""
+
+    sites = serializers.PrimaryKeyRelatedField(many=True, queryset=Site.objects.all(), required=False)
+
+    class Meta(PersonSerializer.Meta):
+        fields = [*PersonSerializer.Meta.fields[:8], "sites", *PersonSerializer.Meta.fields[8:]]
+
+
+class CameraSerializer(serializers.ModelSerializer):
+    url = serializers.HyperlinkedIdentityField(view_name="api:camera-detail")
+    allowed_people = serializers.PrimaryKeyRelatedField(
+        many=True,
+        queryset=Person.objects.all(),
+        required=False,
+        help_text="Empty: every active person of the site may pass; otherwise only these people.",
+    )
+
+    class Meta:
+        model = Camera
+        fields = ["id", "url", "site", "name", "active", "key_prefix", "allowed_people", "last_seen_at", "created_at"]
+        read_only_fields = ["key_prefix", "last_seen_at", "created_at"]
+
+
+class CameraCreatedSerializer(CameraSerializer):
+    api_key = serializers.CharField(read_only=True, help_text="Shown once: store it in the camera now.")
+
+    class Meta(CameraSerializer.Meta):
+        fields = [*CameraSerializer.Meta.fields, "api_key"]
+
+
+class AccessEventFaceSerializer(serializers.ModelSerializer):
+    class Meta:
+        model = AccessEventFace
+        fields = [
+            "index", "decision", "reason", "box", "landmarks", "score", "size_px", "sharpness", "yaw", "roll",
+            "nearest_person", "distance", "runner_up_person", "runner_up_distance",
+        ]
+        read_only_fields = fields
+
+
+class AccessEventSerializer(serializers.ModelSerializer):
+    url = serializers.HyperlinkedIdentityField(view_name="api:accessevent-detail")
+    person_name = serializers.CharField(source="person.name", read_only=True, default=None)
+    faces = AccessEventFaceSerializer(many=True, read_only=True)
+
+    class Meta:
+        model = AccessEvent
+        fields = [
+            "id", "url", "status", "decision", "reason", "person", "person_name", "camera", "site",
+            "received_at", "captured_at", "processed_at", "latency_ms", "threshold", "min_face_px",
+            "min_detection_score", "model_name", "model_version", "image_width", "image_height",
+            "idempotency_key", "faces",
+        ]
+        read_only_fields = fields
+
+
+class EventAcceptedSerializer(serializers.Serializer):
+    """The 202 answer: the event exists and will be decided shortly."""
+
+    id = serializers.IntegerField()
+    url = serializers.URLField()
+    status = serializers.CharField()

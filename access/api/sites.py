@@ -1,0 +1,65 @@
+"""Sites and cameras (staff only). A camera's API key is returned once, at creation or rotation."""
+
+from __future__ import annotations
+
+from django.db import transaction
+from drf_spectacular.utils import extend_schema
+from rest_framework import status, viewsets
+from rest_framework.decorators import action
+from rest_framework.response import Response
+
+from access.models import Camera, Site
+from enrollment.api import views as people
+from faceaccess.api.base import AdminAPIMixin
+
+from .serializers import CameraCreatedSerializer, CameraSerializer, PersonWithSitesSerializer, SiteSerializer
+
+
+class SiteViewSet(AdminAPIMixin, viewsets.ModelViewSet):
+    """Sites; ``PATCH {"match_threshold": 0.9}`` tunes the identification threshold."""
+
+    serializer_class = SiteSerializer
+    queryset = Site.objects.all()
+
+
+class CameraViewSet(AdminAPIMixin, viewsets.ModelViewSet):
+    serializer_class = CameraSerializer
+
+    def get_queryset(self):
+        queryset = Camera.objects.select_related("site").prefetch_related("allowed_people")
+        site = self.request.query_params.get("site", "")
+        return queryset.filter(site_id=int(site)) if site.isdigit() else queryset
+
+    @extend_schema(responses={201: CameraCreatedSerializer})
+    def create(self, request, *args, **kwargs):
+        serializer = self.get_serializer(data=request.data)
+        serializer.is_valid(raise_exception=True)
+        with transaction.atomic():
+            camera = Camera(**{k: v for k, v in serializer.validated_data.items() if k != "allowed_people"})
+            key = camera.set_new_key()
+            camera.save()
+            camera.allowed_people.set(serializer.validated_data.get("allowed_people", []))
+        camera.api_key = key
+        data = CameraCreatedSerializer(camera, context=self.get_serializer_context()).data
+        return Response(data, status=status.HTTP_201_CREATED)
+
+    @extend_schema(request=None, responses={200: CameraCreatedSerializer})
+    @action(detail=True, methods=["post"], url_path="rotate-key")
+    def rotate_key(self, request, pk=None):
+        """Replace the camera's key; the old one stops working at once."""
+        camera = self.get_object()
+        key = camera.set_new_key()
+        camera.save(update_fields=["key_prefix", "key_hash"])
+        camera.api_key = key
+        return Response(CameraCreatedSerializer(camera, context=self.get_serializer_context()).data)
+
+
+class PersonViewSet(people.PersonViewSet):
+    """People (enrollment's view) plus the sites each may enter; ``?site=<id>`` lists a site's people."""
+
+    serializer_class = PersonWithSitesSerializer
+
+    def get_queryset(self):
+        queryset = super().get_queryset().prefetch_related("sites")
+        site = self.request.query_params.get("site", "")
+        return queryset.filter(sites=int(site)) if site.isdigit() else queryset

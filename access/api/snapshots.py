@@ -1,0 +1,100 @@
+"""``POST /api/v1/snapshots/``: a camera hands in a photo and (optionally) waits for the decision."""
+
+from __future__ import annotations
+
+from django.conf import settings
+from django.utils import timezone
+from django.utils.dateparse import parse_datetime
+from drf_spectacular.utils import OpenApiParameter, OpenApiResponse, extend_schema, inline_serializer
+from rest_framework import serializers, status
+from rest_framework.parsers import FormParser, MultiPartParser
+from rest_framework.response import Response
+from rest_framework.reverse import reverse
+from rest_framework.views import APIView
+
+from access.models import AccessEvent, Camera
+from access.snapshots import create_event, wait_for
+from faceaccess.api.errors import ApiError, JsonErrorsMixin
+from faceaccess.api.uploads import check_content_length, read_image_upload
+
+from .authentication import CameraKeyAuthentication, IsActiveCamera
+from .serializers import AccessEventSerializer, EventAcceptedSerializer
+
+MAX_KEY_LEN = AccessEvent._meta.get_field("idempotency_key").max_length
+
+
+def parse_wait(raw: str | None) -> float:
+    if raw in (None, ""):
+        return 0.0
+    try:
+        wait = float(raw)
+    except ValueError:
+        raise ApiError("invalid_wait", f"wait must be a number of seconds, got {raw!r}") from None
+    limit = settings.FACEACCESS_MAX_WAIT_SECONDS
+    if not 0.0 <= wait <= limit:
+        raise ApiError("invalid_wait", f"wait must be between 0 and {limit:g} seconds")
+    return wait
+
+
+def parse_captured_at(raw: str | None):
+    if raw in (None, ""):
+        return None
+    try:
+        value = parse_datetime(raw)
+    except ValueError:
+        value = None
+    if value is None:
+        raise ApiError("invalid_captured_at", f"captured_at must be an ISO 8601 date-time, got {raw!r}")
+    if timezone.is_naive(value):
+        value = timezone.make_aware(value, timezone.get_default_timezone())
+    return value
+
+
+class SnapshotView(JsonErrorsMixin, APIView):
+    authentication_classes = [CameraKeyAuthentication]
+    permission_classes = [IsActiveCamera]
+    parser_classes = [MultiPartParser, FormParser]
+
+    @extend_schema(
+        summary="Post a camera snapshot",
+        parameters=[
+            OpenApiParameter("wait", float, description="Seconds (at most 10 by default) to wait for the decision.")
+        ],
+        request=inline_serializer(
+            "SnapshotUpload",
+            {
+                "image": serializers.FileField(help_text="JPEG, PNG or WebP."),
+                "captured_at": serializers.DateTimeField(required=False),
+                "idempotency_key": serializers.CharField(required=False, max_length=MAX_KEY_LEN),
+            },
+        ),
+        responses={
+            200: OpenApiResponse(AccessEventSerializer, description="Decided within ?wait."),
+            202: OpenApiResponse(EventAcceptedSerializer, description="Accepted; poll the url."),
+        },
+    )
+    def post(self, request):
+        camera: Camera = request.auth
+        Camera.objects.filter(pk=camera.pk).update(last_seen_at=timezone.now())
+        wait = parse_wait(request.query_params.get("wait"))
+        check_content_length(request)
+        key = str(request.data.get("idempotency_key") or "").strip()
+        if len(key) > MAX_KEY_LEN:
+            raise ApiError("invalid_idempotency_key", f"idempotency_key is longer than {MAX_KEY_LEN} characters")
+        captured_at = parse_captured_at(request.data.get("captured_at"))
+        event = AccessEvent.objects.filter(camera=camera, idempotency_key=key).first() if key else None
+        replayed = event is not None
+        if event is None:
+            event = create_event(camera, read_image_upload(request), key, captured_at)
+        response = self.answer(request, wait_for(event, wait))
+        if replayed:
+            response["Idempotent-Replayed"] = "true"
+        return response
+
+    @staticmethod
+    def answer(request, event: AccessEvent) -> Response:
+        if event.status == AccessEvent.Status.PENDING:
+            url = reverse("api:accessevent-detail", args=[event.pk], request=request)
+            body = {"id": event.pk, "url": url, "status": event.status}
+            return Response(body, status=status.HTTP_202_ACCEPTED, headers={"Location": url})
+        return Response(AccessEventSerializer(event, context={"request": request}).data)

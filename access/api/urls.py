@@ -1,0 +1,61 @@
+"""The v1 REST API, composed here at the top layer (namespace ``api``): enrollment's people and faces,
+access's sites, cameras, snapshots and events, and the API root. The project mounts it at ``api/v1/``."""
+
+from django.db import transaction
+from django.urls import NoReverseMatch, include, path
+from drf_spectacular.utils import extend_schema
+from rest_framework.authtoken.views import obtain_auth_token
+from rest_framework.decorators import api_view, permission_classes
+from rest_framework.permissions import AllowAny
+from rest_framework.response import Response
+from rest_framework.reverse import reverse
+from rest_framework.routers import SimpleRouter
+
+from enrollment.api.views import FaceImageViewSet
+
+from .events import AccessEventViewSet
+from .sites import CameraViewSet, PersonViewSet, SiteViewSet
+from .snapshots import SnapshotView
+
+app_name = "api"
+
+router = SimpleRouter()
+router.register("people", PersonViewSet, basename="person")
+router.register("faces", FaceImageViewSet, basename="faceimage")
+router.register("sites", SiteViewSet, basename="site")
+router.register("cameras", CameraViewSet, basename="camera")
+router.register("events", AccessEventViewSet, basename="accessevent")
+
+_ROOT = {
+    "people": "api:person-list",
+    "faces": "api:faceimage-list",
+    "sites": "api:site-list",
+    "cameras": "api:camera-list",
+    "events": "api:accessevent-list",
+    "snapshots": "api:snapshots",
+    "token": "api:token",
+    "schema": "api-schema",
+}
+
+
+@extend_schema(exclude=True)
+@api_view(["GET"])
+@permission_classes([AllowAny])
+def api_root(request, format=None):
+    """Links to every collection of the v1 API."""
+    links = {}
+    for name, view_name in _ROOT.items():
+        try:
+            links[name] = reverse(view_name, request=request, format=format)
+        except NoReverseMatch:
+            continue
+    return Response(links)
+
+
+urlpatterns = [
+    path("", api_root, name="root"),
+    # Never inside a request-wide transaction: the task is queued on commit and ?wait polls for its result.
+    path("snapshots/", transaction.non_atomic_requests(SnapshotView.as_view()), name="snapshots"),
+    path("auth/token/", obtain_auth_token, name="token"),
+    path("", include(router.urls)),
+]

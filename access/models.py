@@ -1,0 +1,255 @@
+"""Who may enter where, and what happened: sites, cameras, access grants, and access events with one
+row per face."""
+
+from __future__ import annotations
+
+import datetime as dt
+import hashlib
+import hmac
+import secrets
+import uuid
+import zoneinfo
+
+from django.core.exceptions import ValidationError
+from django.core.validators import MaxValueValidator, MinValueValidator
+from django.db import models
+from django.db.models.signals import post_delete
+from django.dispatch import receiver
+
+from faceaccess.files import delete_file_on_commit
+from recognition.models import DetectedFace
+
+from . import decisions
+
+KEY_PREFIX_LEN = 8
+MAX_THRESHOLD = 2.0  # the largest Euclidean distance between two unit vectors
+
+
+def default_match_threshold() -> float:
+    """The current embedder's identification threshold from the model card, read when a site is created.
+
+    Raises ValidationError when that model has none (a locally trained one): the site needs an explicit one.
+    """
+    from recognition.engine.registry import WeightsError, get_spec
+    from recognition.pipelines import current_embedder_name
+
+    name = current_embedder_name()
+    try:
+        threshold = get_spec(name).default_threshold
+    except WeightsError as exc:
+        raise ValidationError({"match_threshold": str(exc)}) from None
+    if threshold is None:
+        raise ValidationError(
+            {"match_threshold": f"embedder {name!r} has no measured identification threshold: give one"}
+        )
+    return float(threshold)
+
+
+def validate_timezone(value: str) -> None:
+    try:
+        zoneinfo.ZoneInfo(value)
+    except (zoneinfo.ZoneInfoNotFoundError, ValueError):
+        raise ValidationError(f"unknown time zone {value!r}") from None
+
+
+def validate_threshold(value: float) -> None:
+    if not 0.0 < value <= MAX_THRESHOLD:
+        raise ValidationError(f"threshold must be in (0, {MAX_THRESHOLD}] (Euclidean distance of unit vectors)")
+
+
+class Site(models.Model):
+    name = models.CharField(max_length=200, unique=True)
+    timezone = models.CharField(max_length=64, default="UTC", validators=[validate_timezone])
+    match_threshold = models.FloatField(
+        blank=True,
+        validators=[validate_threshold],
+        help_text="Euclidean distance at or under which a face is accepted as a person; empty: the current "
+        "embedder's identification threshold.",
+    )
+    min_face_px = models.PositiveIntegerField(default=40, help_text="Smaller faces (shorter box side) are ignored.")
+    min_detection_score = models.FloatField(
+        default=0.9, validators=[MinValueValidator(0.0), MaxValueValidator(1.0)],
+        help_text="Less confident detections are ignored (0..1).",
+    )
+    # Who may enter; ``person.sites`` is the other side.
+    people = models.ManyToManyField(
+        "enrollment.Person", through="AccessGrant", related_name="sites", blank=True
+    )
+    created_at = models.DateTimeField(auto_now_add=True)
+    updated_at = models.DateTimeField(auto_now=True)
+
+    class Meta:
+        ordering = ["name"]
+
+    def __str__(self) -> str:
+        return self.name
+
+    # Django runs clean_fields() before clean(): fill the default first so full_clean() accepts an empty one.
+    def clean_fields(self, exclude: object = None) -> None:
+        self.fill_defaults()
+        super().clean_fields(exclude)
+
+    def save(self, *args: object, **kwargs: object) -> None:
+        self.fill_defaults()
+        super().save(*args, **kwargs)
+
+    def fill_defaults(self) -> None:
+        """The one place a site's threshold default is filled in."""
+        if self.match_threshold is None:
+            self.match_threshold = default_match_threshold()
+
+
+class AccessGrant(models.Model):
+    """Person may enter site (every camera of it, unless a camera's allow-list narrows it), optionally
+    only between ``valid_from`` and ``valid_until``."""
+
+    site = models.ForeignKey(Site, on_delete=models.CASCADE, related_name="grants")
+    person = models.ForeignKey("enrollment.Person", on_delete=models.CASCADE, related_name="grants")
+    valid_from = models.DateTimeField(null=True, blank=True)
+    valid_until = models.DateTimeField(null=True, blank=True)
+    created_at = models.DateTimeField(auto_now_add=True)
+
+    class Meta:
+        ordering = ["site_id", "person_id"]
+        constraints = [
+            models.UniqueConstraint(fields=["site", "person"], name="grant_one_per_site_person"),
+            models.CheckConstraint(
+                condition=models.Q(valid_from__isnull=True)
+                | models.Q(valid_until__isnull=True)
+                | models.Q(valid_from__lte=models.F("valid_until")),
+                name="grant_validity_ordered",
+            ),
+        ]
+
+    def __str__(self) -> str:
+        return f"{self.person_id} may enter {self.site_id}"
+
+
+def hash_api_key(key: str) -> str:
+    return hashlib.sha256(key.encode()).hexdigest()
+
+
+class Camera(models.Model):
+    site = models.ForeignKey(Site, on_delete=models.CASCADE, related_name="cameras")
+    name = models.CharField(max_length=200)
+    active = models.BooleanField(default=True)
+    # The key is shown once; only its sha256 is kept, plus a prefix to find the row.
+    key_prefix = models.CharField(max_length=KEY_PREFIX_LEN, unique=True, editable=False)
+    key_hash = models.CharField(max_length=64, editable=False)
+    # Empty = every active person of the site may pass; non-empty narrows it to these people.
+    allowed_people = models.ManyToManyField("enrollment.Person", related_name="allowed_cameras", blank=True)
+    last_seen_at = models.DateTimeField(null=True, blank=True)
+    created_at = models.DateTimeField(auto_now_add=True)
+
+    class Meta:
+        ordering = ["site_id", "name"]
+        constraints = [models.UniqueConstraint(fields=["site", "name"], name="camera_name_unique_per_site")]
+
+    def __str__(self) -> str:
+        return f"{self.site} / {self.name}"
+
+    def set_new_key(self) -> str:
+        """Give the camera a fresh key and return it in clear (the only time it exists)."""
+        prefix = secrets.token_hex(KEY_PREFIX_LEN // 2)
+        key = f"fa_{prefix}_{secrets.token_urlsafe(32)}"
+        self.key_prefix, self.key_hash = prefix, hash_api_key(key)
+        return key
+
+    def check_key(self, key: str) -> bool:
+        return hmac.compare_digest(self.key_hash, hash_api_key(key))
+
+    @staticmethod
+    def prefix_of(key: str) -> str | None:
+        parts = key.split("_", 2)
+        if len(parts) != 3 or parts[0] != "fa" or len(parts[1]) != KEY_PREFIX_LEN:
+            return None
+        return parts[1]
+
+    @classmethod
+    def from_key(cls, key: str) -> Camera | None:
+        prefix = cls.prefix_of(key)
+        camera = cls.objects.select_related("site").filter(key_prefix=prefix).first() if prefix else None
+        return camera if camera is not None and camera.check_key(key) else None
+
+
+def snapshot_upload_to(instance: AccessEvent, filename: str) -> str:
+    day = (instance.received_at or dt.datetime.now(dt.UTC)).strftime("%Y/%m/%d")
+    ext = filename.rsplit(".", 1)[-1].lower() if "." in filename else "jpg"
+    return f"snapshots/{day}/{uuid.uuid4().hex}.{ext}"
+
+
+def _choices(words: tuple[str, ...]) -> list[tuple[str, str]]:
+    return [(w, w) for w in words]
+
+
+class AccessEvent(models.Model):
+    class Status(models.TextChoices):
+        PENDING = "pending"
+        DONE = "done"
+        FAILED = "failed"
+
+    # Events are the access log: they outlive cameras, sites and people (links become null).
+    camera = models.ForeignKey(Camera, on_delete=models.SET_NULL, null=True, related_name="events")
+    site = models.ForeignKey(Site, on_delete=models.SET_NULL, null=True, related_name="events")
+    received_at = models.DateTimeField(db_index=True)
+    captured_at = models.DateTimeField(null=True, blank=True)
+    processed_at = models.DateTimeField(null=True, blank=True)
+    snapshot = models.FileField(upload_to=snapshot_upload_to, max_length=255, blank=True)
+    idempotency_key = models.CharField(max_length=128, blank=True)
+    status = models.CharField(max_length=10, choices=Status.choices, default=Status.PENDING, db_index=True)
+    reason = models.TextField(blank=True, help_text="Why processing failed, or why the decision was taken.")
+    decision = models.CharField(max_length=10, choices=_choices(decisions.EVENT_DECISIONS), blank=True, db_index=True)
+    person = models.ForeignKey(
+        "enrollment.Person", on_delete=models.SET_NULL, null=True, blank=True, related_name="access_events"
+    )
+    latency_ms = models.FloatField(null=True, blank=True, help_text="Received to processed.")
+    threshold = models.FloatField(null=True, blank=True, help_text="The site threshold in force.")
+    min_face_px = models.PositiveIntegerField(null=True, blank=True)
+    min_detection_score = models.FloatField(null=True, blank=True)
+    model_name = models.CharField(max_length=100, blank=True)
+    model_version = models.CharField(max_length=100, blank=True)
+    image_width = models.PositiveIntegerField(null=True, blank=True)
+    image_height = models.PositiveIntegerField(null=True, blank=True)
+
+    class Meta:
+        ordering = ["-received_at", "-id"]
+        constraints = [
+            models.UniqueConstraint(
+                fields=["camera", "idempotency_key"],
+                condition=~models.Q(idempotency_key=""),
+                name="event_idempotency_unique_per_camera",
+            )
+        ]
+        indexes = [models.Index(fields=["site", "-received_at"], name="event_site_received_idx")]
+
+    def __str__(self) -> str:
+        return f"event {self.pk} {self.status} {self.decision or '-'}"
+
+
+class AccessEventFace(DetectedFace):
+    """One face of a snapshot: where it was (DetectedFace fields), who it was nearest, what was decided."""
+
+    event = models.ForeignKey(AccessEvent, on_delete=models.CASCADE, related_name="faces")
+    index = models.PositiveSmallIntegerField()
+    nearest_person = models.ForeignKey(
+        "enrollment.Person", on_delete=models.SET_NULL, null=True, blank=True, related_name="+"
+    )
+    distance = models.FloatField(null=True, blank=True)
+    runner_up_person = models.ForeignKey(
+        "enrollment.Person", on_delete=models.SET_NULL, null=True, blank=True, related_name="+"
+    )
+    runner_up_distance = models.FloatField(null=True, blank=True)
+    decision = models.CharField(max_length=10, choices=_choices(decisions.FACE_DECISIONS))
+    reason = models.TextField(blank=True)
+
+    class Meta:
+        ordering = ["event_id", "index"]
+        constraints = [models.UniqueConstraint(fields=["event", "index"], name="event_face_index_unique")]
+
+    def __str__(self) -> str:
+        return f"event {self.event_id} face {self.index}: {self.decision}"
+
+
+@receiver(post_delete, sender=AccessEvent, dispatch_uid="access.accessevent.snapshot")
+def _event_deleted(sender: type[AccessEvent], instance: AccessEvent, **kwargs: object) -> None:
+    delete_file_on_commit(instance.snapshot)

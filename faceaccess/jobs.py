@@ -1,0 +1,63 @@
+"""Rows that stand for a background job (a snapshot to decide, a photo to embed) and the Celery task
+base class that keeps them honest: an accepted row ends finished or ``failed`` with a reason, never
+silently pending.
+
+acks_late + reject_on_worker_lost: a worker killed mid-task has its message redelivered; the soft time
+limit raises inside the task, which marks the row failed; a hard time limit kills the child, and
+``on_failure`` (run by the worker's main process) marks the row instead.
+"""
+
+from __future__ import annotations
+
+import logging
+from typing import Any
+
+from billiard.exceptions import TimeLimitExceeded
+from celery import Task
+from django.apps import apps
+from django.db import models
+from django.utils import timezone
+
+log = logging.getLogger(__name__)
+
+PENDING, PROCESSING, FAILED = "pending", "processing", "failed"
+MAX_REASON = 2000
+TASK_OPTIONS = {"acks_late": True, "reject_on_worker_lost": True}
+
+
+def mark_failed(model: type[models.Model], pk: int, reason: str, **extra: Any) -> None:
+    model.objects.filter(pk=pk).update(status=FAILED, reason=reason[:MAX_REASON], **extra)
+
+
+def fail_if_unfinished(model: type[models.Model], pk: int, reason: str) -> None:
+    """Mark a row failed unless it already finished (the task's own handler usually got there first)."""
+    model.objects.filter(pk=pk, status__in=[PENDING, PROCESSING]).update(
+        status=FAILED, reason=reason[:MAX_REASON], processed_at=timezone.now()
+    )
+
+
+def failure_reason(exc: BaseException) -> str:
+    if isinstance(exc, TimeLimitExceeded):
+        limit = exc.args[0] if exc.args else "?"
+        return f"hard time limit exceeded ({limit} s): the worker stopped the task"
+    return f"{type(exc).__name__}: {exc}"
+
+
+class RowTask(Task):
+    """A task whose first argument is the pk of a ``model_path`` row with ``status`` and ``reason``."""
+
+    model_path = ""  # "app_label.Model"
+    label = ""  # what the row holds, for messages
+
+    def enqueue(self, pk: int) -> None:
+        """Queue the task for row ``pk``; if the broker refuses, mark the row failed instead of leaving it
+        pending forever."""
+        try:
+            self.delay(pk)
+        except Exception as exc:
+            log.exception("could not queue %s %s", self.label, pk)
+            fail_if_unfinished(apps.get_model(self.model_path), pk, f"could not queue the {self.label}: {exc}")
+
+    def on_failure(self, exc, task_id, args, kwargs, einfo) -> None:
+        if args:
+            fail_if_unfinished(apps.get_model(self.model_path), args[0], failure_reason(exc))

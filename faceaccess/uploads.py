@@ -1,0 +1,73 @@
+"""Checks on an uploaded photo before anything is stored: size, format, pixel count, truncation.
+
+Plain Pillow, no engine and no torch, so the web process stays light; the worker decodes the stored
+file again with the engine's own loader (same formats, same pixel limit). A refused photo raises
+:class:`UploadError`, which the API turns into a 4xx and the bulk import into a skipped-file line.
+"""
+
+from __future__ import annotations
+
+import io
+from dataclasses import dataclass
+
+from django.conf import settings
+from PIL import Image, UnidentifiedImageError
+
+# Pillow format name -> stored file extension.
+FORMATS = {"JPEG": "jpg", "PNG": "png", "WEBP": "webp"}
+
+
+class UploadError(ValueError):
+    """A photo that cannot be accepted; ``code`` is stable and ``http_status`` says which 4xx it deserves."""
+
+    def __init__(self, code: str, detail: str, http_status: int = 400):
+        super().__init__(detail)
+        self.code, self.detail, self.http_status = code, detail, http_status
+
+
+@dataclass(frozen=True)
+class ImageUpload:
+    data: bytes
+    filename: str
+    extension: str  # jpg | png | webp, from the decoded format (never from the client's name)
+    width: int
+    height: int
+
+
+def too_large(size: str) -> UploadError:
+    limit = settings.FACEACCESS_MAX_UPLOAD_BYTES
+    return UploadError("too_large", f"the upload is {size} bytes, over the limit of {limit:,} bytes", 413)
+
+
+def validate_image_bytes(data: bytes, filename: str = "") -> ImageUpload:
+    """The checked photo, or :class:`UploadError` naming what is wrong with it."""
+    if not data:
+        raise UploadError("empty_file", "the file is empty (0 bytes)")
+    if len(data) > settings.FACEACCESS_MAX_UPLOAD_BYTES:
+        raise too_large(f"{len(data):,}")
+    max_pixels = settings.FACEACCESS_MAX_PIXELS
+    try:
+        with Image.open(io.BytesIO(data)) as img:
+            if img.format not in FORMATS:
+                raise UploadError(
+                    "unsupported_format",
+                    f"unsupported image format {img.format}; use one of {', '.join(sorted(FORMATS))}",
+                    415,
+                )
+            width, height = img.size
+            if width * height > max_pixels:
+                raise UploadError(
+                    "too_many_pixels",
+                    f"image is {width}x{height} = {width * height:,} pixels, over the limit of {max_pixels:,}",
+                    413,
+                )
+            img.load()  # a truncated or corrupt file fails here, not later in the worker
+    except UploadError:
+        raise
+    except UnidentifiedImageError:
+        raise UploadError("not_an_image", "not an image (expected a JPEG, PNG or WebP picture)", 415) from None
+    except Image.DecompressionBombError as exc:
+        raise UploadError("too_many_pixels", f"image is too large to decode safely: {exc}", 413) from None
+    except (OSError, SyntaxError, ValueError) as exc:
+        raise UploadError("corrupt_image", f"the image is corrupt or truncated: {exc}") from None
+    return ImageUpload(data, filename, FORMATS[img.format], int(width), int(height))
