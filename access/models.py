@@ -23,6 +23,12 @@ from . import decisions
 
 KEY_PREFIX_LEN = 8
 MAX_THRESHOLD = 2.0  # the largest Euclidean distance between two unit vectors
+# A camera's clock is believed from 2000 on, and at most a day ahead of ours (the API checks both).
+# The database refuses anything outside [CAPTURED_AT_MIN, CAPTURED_AT_DB_MAX) from any path, so no stored
+# value can be one Python cannot read back (before year 1 or after 9999 in UTC) and break the access log.
+CAPTURED_AT_MIN = dt.datetime(2000, 1, 1, tzinfo=dt.UTC)
+CAPTURED_AT_DB_MAX = dt.datetime(2100, 1, 1, tzinfo=dt.UTC)
+CAPTURED_AT_MAX_AHEAD = dt.timedelta(days=1)
 
 
 def default_match_threshold() -> float:
@@ -218,7 +224,12 @@ class AccessEvent(models.Model):
                 fields=["camera", "idempotency_key"],
                 condition=~models.Q(idempotency_key=""),
                 name="event_idempotency_unique_per_camera",
-            )
+            ),
+            models.CheckConstraint(
+                condition=models.Q(captured_at__isnull=True)
+                | models.Q(captured_at__gte=CAPTURED_AT_MIN, captured_at__lt=CAPTURED_AT_DB_MAX),
+                name="event_captured_at_sane",
+            ),
         ]
         indexes = [models.Index(fields=["site", "-received_at"], name="event_site_received_idx")]
 

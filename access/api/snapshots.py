@@ -12,7 +12,7 @@ from rest_framework.response import Response
 from rest_framework.reverse import reverse
 from rest_framework.views import APIView
 
-from access.models import AccessEvent, Camera
+from access.models import CAPTURED_AT_MAX_AHEAD, CAPTURED_AT_MIN, AccessEvent, Camera
 from access.snapshots import create_event, wait_for
 from faceaccess.api.errors import ApiError, JsonErrorsMixin
 from faceaccess.api.uploads import check_content_length, read_image_upload
@@ -46,7 +46,17 @@ def parse_captured_at(raw: str | None):
     if value is None:
         raise ApiError("invalid_captured_at", f"captured_at must be an ISO 8601 date-time, got {raw!r}")
     if timezone.is_naive(value):
-        value = timezone.make_aware(value, timezone.get_default_timezone())
+        try:
+            value = timezone.make_aware(value, timezone.get_default_timezone())
+        except (OverflowError, ValueError):
+            value = None
+    latest = timezone.now() + CAPTURED_AT_MAX_AHEAD
+    if value is None or not CAPTURED_AT_MIN <= value <= latest:
+        raise ApiError(
+            "invalid_captured_at",
+            f"captured_at must lie between {CAPTURED_AT_MIN:%Y-%m-%d} and a day from now "
+            f"({latest:%Y-%m-%dT%H:%M}Z), got {raw!r}: check the camera's clock",
+        )
     return value
 
 
