@@ -205,6 +205,9 @@ class AccessEvent(models.Model):
     status = models.CharField(max_length=10, choices=Status.choices, default=Status.PENDING, db_index=True)
     reason = models.TextField(blank=True, help_text="Why processing failed, or why the decision was taken.")
     decision = models.CharField(max_length=10, choices=_choices(decisions.EVENT_DECISIONS), blank=True, db_index=True)
+    # Failed only because the broker refused the job: the snapshot was never looked at, so a retry with the
+    # same idempotency key queues it again rather than replaying the failure.
+    enqueue_failed = models.BooleanField(default=False, help_text="Failed only because it could not be queued.")
     person = models.ForeignKey(
         "enrollment.Person", on_delete=models.SET_NULL, null=True, blank=True, related_name="access_events"
     )

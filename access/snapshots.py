@@ -6,27 +6,61 @@ The worker side is :mod:`access.processing`; this mirrors enrollment's faces (in
 from __future__ import annotations
 
 import datetime as dt
+import logging
 import time
 
 from django.db import IntegrityError, transaction
 from django.utils import timezone
 
 from faceaccess.files import save_with_row
+from faceaccess.jobs import MAX_REASON
 from faceaccess.uploads import ImageUpload
 
 from .models import AccessEvent, Camera, snapshot_upload_to
 
+log = logging.getLogger(__name__)
+
 
 def enqueue_snapshot(event_id: int) -> None:
+    """Queue the snapshot; if the broker refuses, the event ends ``failed`` with ``enqueue_failed`` set.
+
+    Not :meth:`faceaccess.jobs.RowTask.enqueue`: that one marks the row failed like any other failure, and
+    an idempotent retry must tell "never queued" (queue it again) from "failed in the worker" (final).
+    """
     from .tasks import process_snapshot
 
-    process_snapshot.enqueue(event_id)
+    try:
+        process_snapshot.delay(event_id)
+    except Exception as exc:
+        log.exception("could not queue snapshot %s", event_id)
+        AccessEvent.objects.filter(pk=event_id, status=AccessEvent.Status.PENDING).update(
+            status=AccessEvent.Status.FAILED, reason=f"could not queue the snapshot: {exc}"[:MAX_REASON],
+            processed_at=timezone.now(), enqueue_failed=True,
+        )
 
 
-def create_event(camera: Camera, upload: ImageUpload, key: str, captured_at: dt.datetime | None) -> AccessEvent:
+def requeue_if_never_queued(event: AccessEvent) -> AccessEvent:
+    """A retry of an event that failed only because it could not be queued: pending again and queued again
+    (once, however many retries race in); any other event is returned as it is."""
+    if event.status != AccessEvent.Status.FAILED or not event.enqueue_failed:
+        return event
+    with transaction.atomic():
+        claimed = AccessEvent.objects.filter(
+            pk=event.pk, status=AccessEvent.Status.FAILED, enqueue_failed=True
+        ).update(status=AccessEvent.Status.PENDING, reason="", processed_at=None, enqueue_failed=False)
+        if claimed:
+            transaction.on_commit(lambda: enqueue_snapshot(event.pk))
+    event.refresh_from_db()
+    return event
+
+
+def create_event(
+    camera: Camera, upload: ImageUpload, key: str, captured_at: dt.datetime | None
+) -> tuple[AccessEvent, bool]:
     """Store the file and the row together (no row: no file) and queue the snapshot once the row commits.
 
-    A retry that raced in with the same idempotency key gets the event of the first one.
+    Returns ``(event, created)``: a retry that raced in with the same idempotency key gets the event of the
+    first one and ``created=False``.
     """
     event = AccessEvent(
         camera=camera, site_id=camera.site_id, received_at=timezone.now(), captured_at=captured_at,
@@ -42,12 +76,12 @@ def create_event(camera: Camera, upload: ImageUpload, key: str, captured_at: dt.
 
     try:
         return save_with_row(storage, snapshot_upload_to(event, f"snapshot.{upload.extension}"), upload.data,
-                             save_row)
+                             save_row), True
     except IntegrityError:
         existing = AccessEvent.objects.filter(camera=camera, idempotency_key=key).first() if key else None
         if existing is None:
             raise
-        return existing  # one event, not two
+        return existing, False  # one event, not two
 
 
 def wait_for(event: AccessEvent, seconds: float) -> AccessEvent:

@@ -13,7 +13,7 @@ from rest_framework.reverse import reverse
 from rest_framework.views import APIView
 
 from access.models import CAPTURED_AT_MAX_AHEAD, CAPTURED_AT_MIN, AccessEvent, Camera
-from access.snapshots import create_event, wait_for
+from access.snapshots import create_event, requeue_if_never_queued, wait_for
 from faceaccess.api.errors import ApiError, JsonErrorsMixin
 from faceaccess.api.uploads import check_content_length, read_image_upload
 
@@ -93,11 +93,13 @@ class SnapshotView(JsonErrorsMixin, APIView):
             raise ApiError("invalid_idempotency_key", f"idempotency_key is longer than {MAX_KEY_LEN} characters")
         captured_at = parse_captured_at(request.data.get("captured_at"))
         event = AccessEvent.objects.filter(camera=camera, idempotency_key=key).first() if key else None
-        replayed = event is not None
+        created = False
         if event is None:
-            event = create_event(camera, read_image_upload(request), key, captured_at)
+            event, created = create_event(camera, read_image_upload(request), key, captured_at)
+        if not created:  # a replay, also when it lost an insert race to the request that created the event
+            event = requeue_if_never_queued(event)
         response = self.answer(request, wait_for(event, wait))
-        if replayed:
+        if not created:
             response["Idempotent-Replayed"] = "true"
         return response
 

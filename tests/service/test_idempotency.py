@@ -67,7 +67,57 @@ def test_a_racing_duplicate_returns_the_winner_and_removes_its_file(camera, medi
     winner = post(camera, "race").json()["id"]
     upload = validate_image_bytes(image_bytes((4, 4, 4)), "snap.png")
     with mock.patch("access.snapshots.enqueue_snapshot"):
-        event = create_event(camera.camera, upload, "race", None)
-    assert event.pk == winner
+        event, created = create_event(camera.camera, upload, "race", None)
+    assert event.pk == winner and not created
     assert AccessEvent.objects.count() == 1
     assert len(media_files(media)) == 1
+
+
+# ---------------------------------------------------------------- issue 9, defect 4 --------------------------
+
+def broker_down(*args, **kwargs):
+    raise ConnectionError("redis is down")
+
+
+def test_a_retry_after_a_broker_failure_queues_the_event_again(camera, media, django_capture_on_commit_callbacks):
+    with mock.patch("access.tasks.process_snapshot.delay", side_effect=broker_down):
+        with django_capture_on_commit_callbacks(execute=True):
+            event_id = post(camera, "k1").json()["id"]
+    event = AccessEvent.objects.get(pk=event_id)
+    assert (event.status, event.reason) == ("failed", "could not queue the snapshot: redis is down")
+
+    with mock.patch("access.tasks.process_snapshot.delay") as delay:  # the broker is back
+        with django_capture_on_commit_callbacks(execute=True):
+            retry = post(camera, "k1")
+    assert retry.status_code == 202, retry.content
+    assert retry.json() == {**retry.json(), "id": event_id, "status": "pending"}
+    assert retry["Idempotent-Replayed"] == "true"
+    delay.assert_called_once_with(event_id)
+    event.refresh_from_db()
+    assert (event.status, event.reason, event.processed_at) == ("pending", "", None)
+    assert AccessEvent.objects.count() == 1 and len(media_files(media)) == 1
+
+
+def test_a_retry_while_the_broker_is_still_down_fails_again_and_can_be_retried_later(
+    camera, media, django_capture_on_commit_callbacks
+):
+    with mock.patch("access.tasks.process_snapshot.delay", side_effect=broker_down) as delay:
+        for _ in range(2):
+            with django_capture_on_commit_callbacks(execute=True):
+                event_id = post(camera, "k3").json()["id"]
+    assert delay.call_count == 2
+    assert AccessEvent.objects.get(pk=event_id).status == "failed"
+    with mock.patch("access.tasks.process_snapshot.delay") as delay, django_capture_on_commit_callbacks(execute=True):
+        post(camera, "k3")
+    delay.assert_called_once_with(event_id)
+
+
+def test_an_event_that_failed_in_the_worker_is_replayed_not_requeued(camera, media,
+                                                                     django_capture_on_commit_callbacks):
+    event_id = post(camera, "k4").json()["id"]
+    AccessEvent.objects.filter(pk=event_id).update(status="failed", reason="bad image: truncated")
+    with mock.patch("access.tasks.process_snapshot.delay") as delay, django_capture_on_commit_callbacks(execute=True):
+        response = post(camera, "k4")
+    assert not delay.called
+    assert response.status_code == 200 and response["Idempotent-Replayed"] == "true"
+    assert (response.json()["status"], response.json()["reason"]) == ("failed", "bad image: truncated")
