@@ -14,7 +14,9 @@ from django.conf import settings
 from PIL import Image, UnidentifiedImageError
 
 # Pillow format name -> stored file extension.
-FORMATS = {"JPEG": "jpg", "PNG": "png", "WEBP": "webp"}
+# MPO is a JPEG with more frames after the first (phones, some cameras): stored as it came, a .jpg, and the
+# worker decodes the first frame.
+FORMATS = {"JPEG": "jpg", "MPO": "jpg", "PNG": "png", "WEBP": "webp"}
 
 
 class UploadError(ValueError):

@@ -14,7 +14,8 @@ import numpy as np
 from PIL import Image, ImageOps, UnidentifiedImageError
 
 DEFAULT_MAX_PIXELS = 40_000_000
-ALLOWED_FORMATS = {"JPEG", "PNG", "WEBP", "BMP"}
+# MPO: a JPEG with more frames after the first (phones, stereo cameras); its first frame is used.
+ALLOWED_FORMATS = {"JPEG", "MPO", "PNG", "WEBP", "BMP"}
 
 
 class ImageError(ValueError):
