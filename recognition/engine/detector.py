@@ -16,6 +16,7 @@ import cv2
 import numpy as np
 import torch
 
+from .detection_policy import DetectionPolicy
 from .retinaface import RetinaFace, fuse_batchnorm
 from .types import Detections
 
@@ -118,6 +119,57 @@ def nms(boxes: torch.Tensor, scores: torch.Tensor, iou_threshold: float) -> torc
     return order[torch.stack(keep)]
 
 
+def merge_detections(
+    parts: Sequence[Detections], iou_threshold: float, max_detections: int | None = None
+) -> Detections:
+    """Union of detections of one image (from several passes or tiles, all in the same pixels), with
+    non-maximum suppression across them: the same face seen twice keeps its highest-scoring box.
+    Sorted by score; a single part is returned unchanged."""
+    parts = [p for p in parts if len(p)]
+    if not parts:
+        return Detections.empty()
+    if len(parts) == 1:
+        return parts[0]
+    boxes = np.concatenate([p.boxes for p in parts])
+    scores = np.concatenate([p.scores for p in parts])
+    landmarks = np.concatenate([p.landmarks for p in parts])
+    keep = nms(torch.from_numpy(boxes), torch.from_numpy(scores), iou_threshold).numpy()
+    if max_detections is not None:
+        keep = keep[:max_detections]
+    return Detections(boxes=boxes[keep], scores=scores[keep], landmarks=landmarks[keep])
+
+
+def merge_passes(
+    coarse: Detections,
+    fine: Detections,
+    fine_max_width: float,
+    iou_threshold: float,
+    max_detections: int | None = None,
+    head_margin: float = 0.25,
+) -> Detections:
+    """Merge a high-resolution (fine) pass into the ordinary (coarse) one, both in original pixels.
+
+    The coarse pass owns the big faces. A fine detection ``fine_max_width`` wide or wider is dropped,
+    and so is one whose centre lies on the head of a coarse detection at least 1.5x wider (inside its
+    box grown by ``head_margin`` of its width and height on every side): at high resolution
+    RetinaFace reports parts of a close face (an eye and a brow, an ear, half a face) as faces of
+    their own, with high scores and too little overlap for NMS to remove them. The rest is merged by
+    :func:`merge_detections` (NMS across the passes).
+    """
+    if len(fine):
+        widths = fine.boxes[:, 2] - fine.boxes[:, 0]
+        keep = widths < fine_max_width
+        if len(coarse) and keep.any():
+            cx = (fine.boxes[:, None, 0] + fine.boxes[:, None, 2]) / 2
+            cy = (fine.boxes[:, None, 1] + fine.boxes[:, None, 3]) / 2
+            x1, y1, x2, y2 = (coarse.boxes[None, :, i] for i in range(4))
+            mx, my = head_margin * (x2 - x1), head_margin * (y2 - y1)
+            on_head = (cx >= x1 - mx) & (cx <= x2 + mx) & (cy >= y1 - my) & (cy <= y2 + my)
+            keep &= ~(on_head & (x2 - x1 >= 1.5 * widths[:, None])).any(axis=1)
+        fine = Detections(boxes=fine.boxes[keep], scores=fine.scores[keep], landmarks=fine.landmarks[keep])
+    return merge_detections([coarse, fine], iou_threshold, max_detections)
+
+
 class RetinaFaceDetector:
     """Batched face detection with a :class:`RetinaFace` model.
 
@@ -130,6 +182,12 @@ class RetinaFaceDetector:
     (padding can otherwise produce strays). ``fp16`` applies on CUDA only: CPU
     half-precision convolutions are slow, so CPU always runs float32.
 
+    ``policy`` (a :class:`DetectionPolicy`, a preset name such as ``"small_faces"``,
+    or None for :data:`STANDARD`) sets the default for ``detect``; each call may
+    pass its own. A policy with ``min_face_px`` adds a high-resolution pass for
+    images larger than ``max_side``, merged with the ordinary one by NMS (see
+    :mod:`.detection_policy`); the standard policy is the single pass above.
+
     ``model`` is never modified (mode, device, dtype): inference runs on a private
     copy with BatchNorm folded into the convs, in channels_last layout on
     ``device`` (~25% less CPU time). The copy is rebuilt whenever the model's
@@ -139,6 +197,7 @@ class RetinaFaceDetector:
     """
 
     PRIOR_CACHE_SIZE = 32
+    FINE_BATCH_PIXELS = 8 * 1024 * 1024  # input pixels per forward pass of the fine (high-resolution) pass
 
     def __init__(
         self,
@@ -150,6 +209,7 @@ class RetinaFaceDetector:
         fp16: bool = False,
         pre_nms_top_k: int = 5000,
         max_detections: int = 750,
+        policy: DetectionPolicy | str | None = None,
     ) -> None:
         self.device = torch.device(device)
         self.fp16 = bool(fp16) and self.device.type == "cuda"
@@ -163,6 +223,7 @@ class RetinaFaceDetector:
         self.max_side = int(max_side)
         self.pre_nms_top_k = int(pre_nms_top_k)
         self.max_detections = int(max_detections)
+        self.policy = DetectionPolicy.parse(policy)
         self._priors: OrderedDict[tuple[int, int], torch.Tensor] = OrderedDict()
         self._mean = torch.tensor(MEAN_BGR, dtype=torch.float32, device=self.device).view(1, 3, 1, 1)
 
@@ -206,6 +267,14 @@ class RetinaFaceDetector:
         size = (max(1, round(w * scale)), max(1, round(h * scale)))
         return cv2.resize(image, size, interpolation=cv2.INTER_AREA)
 
+    @staticmethod
+    def _rescale(image: np.ndarray, scale: float) -> np.ndarray:
+        h, w = image.shape[:2]
+        size = (max(1, round(w * scale)), max(1, round(h * scale)))
+        if size == (w, h):
+            return image
+        return cv2.resize(image, size, interpolation=cv2.INTER_AREA if scale < 1.0 else cv2.INTER_LINEAR)
+
     def _batch(self, images: Sequence[np.ndarray]) -> torch.Tensor:
         """RGB uint8 images -> [N, 3, H, W] BGR minus mean, padded bottom/right with zeros (= the mean)."""
         height = max(im.shape[0] for im in images)
@@ -221,11 +290,14 @@ class RetinaFaceDetector:
         x = x.flip(-1).permute(0, 3, 1, 2).float().sub_(self._mean)
         return x.to(self.dtype)
 
-    def detect(self, images: Sequence[np.ndarray]) -> list[Detections]:
+    def detect(self, images: Sequence[np.ndarray], policy: DetectionPolicy | str | None = None) -> list[Detections]:
         """One :class:`Detections` per RGB uint8 image, in original pixels, sorted by score.
 
-        Zero-size images give empty detections; anything but (H, W, 3) uint8 is a ValueError.
+        ``policy``: a :class:`DetectionPolicy` or preset name; None uses the detector's own
+        (``self.policy``, :data:`STANDARD` unless set). Zero-size images give empty detections;
+        anything but (H, W, 3) uint8 is a ValueError.
         """
+        policy = self.policy if policy is None else DetectionPolicy.parse(policy)
         for k, im in enumerate(images):
             if not isinstance(im, np.ndarray) or im.dtype != np.uint8 or im.ndim != 3 or im.shape[2] != 3:
                 desc = f"{im.dtype} {im.shape}" if isinstance(im, np.ndarray) else type(im).__name__
@@ -237,12 +309,50 @@ class RetinaFaceDetector:
         net = self._inference_net()  # outside inference mode: it may build parameters
         with torch.inference_mode():
             self._detect(net, images, todo, results)
+            if policy.min_face_px is not None:
+                self._fine_pass(net, images, todo, results, policy)
         return results
 
-    def _detect(
-        self, net: torch.nn.Module, images: Sequence[np.ndarray], todo: list[int], results: list[Detections]
+    def _fine_pass(
+        self,
+        net: torch.nn.Module,
+        images: Sequence[np.ndarray],
+        todo: list[int],
+        results: list[Detections],
+        policy: DetectionPolicy,
     ) -> None:
-        resized = [self._resize(images[k]) for k in todo]
+        """The policy's high-resolution pass for the images that need it, merged into ``results``."""
+        groups: dict[tuple[int, int], list[tuple[int, np.ndarray]]] = {}
+        for k in todo:
+            h, w = images[k].shape[:2]
+            scale = policy.fine_scale(h, w, self.max_side)
+            if scale is not None:
+                fine = self._rescale(images[k], scale)
+                groups.setdefault(fine.shape[:2], []).append((k, fine))
+        # Same-size images share a forward pass (padding mixed sizes would waste the most here), in
+        # chunks bounded by FINE_BATCH_PIXELS.
+        for (h, w), members in groups.items():
+            chunk = max(1, self.FINE_BATCH_PIXELS // (h * w))
+            for i in range(0, len(members), chunk):
+                part = members[i : i + chunk]
+                fine = [Detections.empty() for _ in images]
+                self._detect(net, images, [k for k, _ in part], fine, net_images=[im for _, im in part])
+                for k, _ in part:
+                    h0, w0 = images[k].shape[:2]
+                    limit = policy.handoff_px / DetectionPolicy.coarse_scale(h0, w0, self.max_side)
+                    results[k] = merge_passes(results[k], fine[k], limit, self.nms_threshold, self.max_detections)
+
+    def _detect(
+        self,
+        net: torch.nn.Module,
+        images: Sequence[np.ndarray],
+        todo: list[int],
+        results: list[Detections],
+        net_images: Sequence[np.ndarray] | None = None,
+    ) -> None:
+        """One forward pass over ``images[k] for k in todo``, each shrunk to ``max_side`` or, when
+        given, replaced by its rescaled copy in ``net_images``; results in original pixels."""
+        resized = list(net_images) if net_images is not None else [self._resize(images[k]) for k in todo]
         x = self._batch(resized)
         height, width = x.shape[-2:]
         loc, conf, landms = net(x)

@@ -12,6 +12,7 @@ import torch
 
 from . import registry
 from .align import similarity_align, template
+from .detection_policy import DetectionPolicy
 from .detector import RetinaFaceDetector
 from .embedders import EMBEDDER_CLASSES, Embedder, build_net
 from .types import Detections, Face, FaceQuality
@@ -65,8 +66,11 @@ class Pipeline:
         fp16: bool = False,
         score_threshold: float = 0.6,
         max_side: int = 640,
+        detection: DetectionPolicy | str | None = None,
     ) -> Pipeline:
-        """Build the default (or named) pipeline from the weights cache."""
+        """Build the default (or named) pipeline from the weights cache.
+
+        ``detection``: the detection policy used when a call passes none (default: standard)."""
         dev = pick_device(device)
         fp16 = fp16 and dev.type == "cuda"
         detector = RetinaFaceDetector.from_state_dict(
@@ -75,6 +79,7 @@ class Pipeline:
             score_threshold=score_threshold,
             max_side=max_side,
             fp16=fp16,
+            policy=detection,
         )
         spec = registry.get_spec(embedder or registry.default_embedder_name())
         if spec.kind != "embedder":
@@ -100,8 +105,10 @@ class Pipeline:
     def device(self) -> torch.device:
         return self.detector.device
 
-    def detect(self, images: Sequence[np.ndarray]) -> list[Detections]:
-        return self.detector.detect(images)
+    def detect(self, images: Sequence[np.ndarray], detection: DetectionPolicy | str | None = None) -> list[Detections]:
+        """Faces per image; ``detection`` is a :class:`DetectionPolicy` or a preset name
+        (``"standard"``, ``"small_faces"``), None for the pipeline's default."""
+        return self.detector.detect(images, policy=detection)
 
     def align(self, image: np.ndarray, landmarks: np.ndarray) -> np.ndarray:
         crop, _ = similarity_align(image, landmarks, self.crop_size, self.template)
@@ -118,14 +125,16 @@ class Pipeline:
         embed: bool = True,
         return_crops: bool = False,
         flip_tta: bool = False,
+        detection: DetectionPolicy | str | None = None,
     ) -> list[list[Face]]:
         """Detect, align and (optionally) embed every face of every image.
 
         Detection runs as one batch over the images and embedding as one batch
         over all their faces. ``flip_tta`` adds the embedding of the mirrored
-        crop before normalising (a little more accurate, twice the cost).
+        crop before normalising (a little more accurate, twice the cost). ``detection``: the
+        detection policy (see :meth:`detect`).
         """
-        detections = self.detect(images)
+        detections = self.detect(images, detection=detection)
         out: list[list[Face]] = []
         crops: list[np.ndarray] = []
         for image, det in zip(images, detections, strict=True):
