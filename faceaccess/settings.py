@@ -137,6 +137,8 @@ MEDIA_URL = "/media/"
 
 FACEACCESS_MAX_UPLOAD_BYTES = env_int("FACEACCESS_MAX_UPLOAD_BYTES", 10 * 1024 * 1024)
 FACEACCESS_MAX_PIXELS = env_int("FACEACCESS_MAX_PIXELS", 40_000_000)
+# Photo decodes (pixels, not headers) running at once in one process: each 40 MP one holds ~120 MB or more.
+FACEACCESS_MAX_CONCURRENT_DECODES = env_int("FACEACCESS_MAX_CONCURRENT_DECODES", 2)
 # Uploads above this size go to a temp file rather than memory.
 FILE_UPLOAD_MAX_MEMORY_SIZE = env_int("FILE_UPLOAD_MAX_MEMORY_SIZE", 2_621_440)
 FILE_UPLOAD_PERMISSIONS = 0o640

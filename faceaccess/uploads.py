@@ -1,13 +1,19 @@
-"""Checks on an uploaded photo before anything is stored: size, format, pixel count, truncation.
+"""Checks on an uploaded photo before anything is stored: size, format, pixel count, from its header only.
 
-Plain Pillow, no engine and no torch, so the web process stays light; the worker decodes the stored
-file again with the engine's own loader (same formats, same pixel limit). A refused photo raises
-:class:`UploadError`, which the API turns into a 4xx and the bulk import into a skipped-file line.
+Plain Pillow, no engine and no torch, so the web process stays light, and the pixels are never decoded
+here: a 127 kB PNG can hold 40 MP, over 100 MB once decoded, and the web process must not pay that per
+request. The worker decodes the stored file with the engine's own loader (same formats, same pixel
+limit), so a file cut short after its header ends ``failed`` there, with the reason. :func:`decode_slot`
+bounds how many decodes run at once in a process. A refused photo raises :class:`UploadError`, which the
+API turns into a 4xx and the bulk import into a skipped-file line.
 """
 
 from __future__ import annotations
 
 import io
+import threading
+from collections.abc import Iterator
+from contextlib import contextmanager
 from dataclasses import dataclass
 
 from django.conf import settings
@@ -63,7 +69,6 @@ def validate_image_bytes(data: bytes, filename: str = "") -> ImageUpload:
                     f"image is {width}x{height} = {width * height:,} pixels, over the limit of {max_pixels:,}",
                     413,
                 )
-            img.load()  # a truncated or corrupt file fails here, not later in the worker
     except UploadError:
         raise
     except UnidentifiedImageError:
@@ -73,3 +78,18 @@ def validate_image_bytes(data: bytes, filename: str = "") -> ImageUpload:
     except (OSError, SyntaxError, ValueError) as exc:
         raise UploadError("corrupt_image", f"the image is corrupt or truncated: {exc}") from None
     return ImageUpload(data, filename, FORMATS[img.format], int(width), int(height))
+
+
+_decode_slots: dict[int, threading.BoundedSemaphore] = {}
+_decode_slots_lock = threading.Lock()
+
+
+@contextmanager
+def decode_slot() -> Iterator[None]:
+    """Hold one of this process's FACEACCESS_MAX_CONCURRENT_DECODES slots while decoding a photo's pixels
+    (a 40 MP photo is ~120 MB decoded, more while it is converted)."""
+    limit = max(1, settings.FACEACCESS_MAX_CONCURRENT_DECODES)
+    with _decode_slots_lock:
+        slots = _decode_slots.setdefault(limit, threading.BoundedSemaphore(limit))
+    with slots:
+        yield

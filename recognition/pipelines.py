@@ -85,9 +85,12 @@ def _load_quietly() -> None:
 
 
 def read_image(field_file: Any) -> np.ndarray:
-    """Decode a stored upload with the engine's loader and the same pixel limit the API applied."""
+    """Decode a stored upload with the engine's loader and the same pixel limit the API applied (the web
+    process only read its header), holding a decode slot so that concurrent decodes stay bounded."""
+    from faceaccess.uploads import decode_slot
     from recognition.engine import load_image
 
     with field_file.open("rb") as fh:
         data = fh.read()
-    return load_image(data, max_pixels=settings.FACEACCESS_MAX_PIXELS)
+    with decode_slot():
+        return load_image(data, max_pixels=settings.FACEACCESS_MAX_PIXELS)

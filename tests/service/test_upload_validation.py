@@ -1,4 +1,7 @@
-"""Every bad upload gets a 4xx JSON error naming the problem and leaves no row and no file behind."""
+"""Every bad upload gets a 4xx JSON error naming the problem and leaves no row and no file behind.
+
+The web process reads only a photo's header (type and size), never its pixels (issue 9, defect 7): a file
+cut short after its header is accepted and fails in the worker, as ``failed`` with a reason (see the end)."""
 
 from __future__ import annotations
 
@@ -32,7 +35,6 @@ def _named(data: bytes, name: str) -> io.BytesIO:
 
 BAD_IMAGES = [
     pytest.param(b"definitely not a picture\n" * 10, "not_an_image", 415, id="not-an-image"),
-    pytest.param(noisy_jpeg()[: len(noisy_jpeg()) // 2], "corrupt_image", 400, id="truncated-jpeg"),
     pytest.param(b"", "empty_file", 400, id="zero-bytes"),
     pytest.param(image_bytes(fmt="GIF"), "unsupported_format", 415, id="gif"),
 ]
@@ -182,3 +184,32 @@ def test_a_failing_save_leaves_no_file(camera, media, monkeypatch):
     with pytest.raises(RuntimeError):
         camera.client().post(SNAPSHOTS, {"image": _named(noisy_jpeg(), "a.jpg")}, format="multipart")
     assert media_files(media) == []
+
+
+# A truncated photo: its header is fine, so the web process (which no longer decodes pixels) accepts it,
+# and the worker's decode fails it with a reason.
+TRUNCATED = noisy_jpeg()[: len(noisy_jpeg()) // 2]
+
+
+def test_a_truncated_snapshot_fails_in_the_worker_with_a_reason(camera, media, fake_pipeline):
+    from access.processing import process_snapshot
+
+    response = camera.client().post(SNAPSHOTS, {"image": _named(TRUNCATED, "snap.jpg")}, format="multipart")
+    assert response.status_code == 202, response.content
+    assert process_snapshot(response.json()["id"]) == "failed"
+    event = AccessEvent.objects.get()
+    assert event.status == "failed" and event.reason.startswith("bad image:") and "truncated" in event.reason
+    assert fake_pipeline.calls == 0
+
+
+def test_a_truncated_face_photo_fails_in_the_worker_with_a_reason(owner_client, media, fake_pipeline):
+    from enrollment.embedding import embed_face_image
+
+    person = make_person("Alice")
+    response = owner_client.post(
+        f"/api/v1/people/{person.pk}/faces/", {"image": _named(TRUNCATED, "face.jpg")}, format="multipart"
+    )
+    assert response.status_code == 202, response.content
+    embed_face_image(response.json()["id"])
+    face = FaceImage.objects.get()
+    assert face.status == "failed" and face.reason.startswith("bad image:") and "truncated" in face.reason
