@@ -30,6 +30,14 @@ def _first_message(detail: Any) -> str:
     return str(detail)
 
 
+def error_body(data: Any, status_code: int, code: str) -> dict:
+    """This API's shape for a DRF-style error body made elsewhere: ``{"detail": ...}`` keeps its detail's
+    code (``code`` when it has none); field errors become ``invalid`` with the first message and ``fields``."""
+    if isinstance(data, dict) and set(data) == {"detail"}:
+        return {"error": getattr(data["detail"], "code", None) or code, "detail": str(data["detail"])}
+    return {"error": "invalid" if status_code == 400 else code, "detail": _first_message(data), "fields": data}
+
+
 def exception_handler(exc: Exception, context: dict) -> Response | None:
     if isinstance(exc, Http404):
         exc = exceptions.NotFound()
@@ -39,7 +47,7 @@ def exception_handler(exc: Exception, context: dict) -> Response | None:
     if response is None or not isinstance(exc, exceptions.APIException):
         return response
     if isinstance(exc, exceptions.ValidationError):
-        response.data = {"error": "invalid", "detail": _first_message(exc.detail), "fields": exc.detail}
+        response.data = error_body(exc.detail, status.HTTP_400_BAD_REQUEST, "invalid")
     else:
         codes = exc.get_codes()
         code = codes if isinstance(codes, str) else exc.default_code
