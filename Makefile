@@ -7,12 +7,12 @@ PY     := $(VENV)/bin/python
 STAMP  := $(VENV)/.faceaccess-installed
 PYTEST_ARGS ?=
 
-.PHONY: run test lint install weights clean-venv
+.PHONY: run test lint install weights chromium clean-venv
 
 run: weights
 	$(PY) -m faceaccess.runner
 
-test: weights
+test: weights chromium
 	$(PY) -m pytest $(PYTEST_ARGS)
 
 lint: install
@@ -22,6 +22,19 @@ install: $(STAMP)
 
 weights: install
 	$(PY) -m recognition.engine fetch-weights
+
+# The browser tests drive Debian's Chromium (Playwright's own browser download does not work offline).
+# Installed here when we may (root + apt-get); otherwise say how: the tests then skip, or fail under CI=true.
+chromium:
+	@command -v chromium >/dev/null 2>&1 || { \
+	  if [ "$$(id -u)" = 0 ] && command -v apt-get >/dev/null; then \
+	    echo "installing chromium with apt-get (for the browser tests)"; \
+	    (apt-get install -y -qq chromium >/dev/null 2>&1 || \
+	     (apt-get update -qq && DEBIAN_FRONTEND=noninteractive apt-get install -y -qq chromium >/dev/null)) || \
+	    echo "apt-get could not install chromium: the browser tests will say so"; \
+	  else \
+	    echo "the browser tests need Chromium: sudo apt-get install chromium"; \
+	  fi; }
 
 # Debian/Ubuntu ship venv support separately (python3-venv); install it when we may, else say how.
 $(PY):

@@ -239,6 +239,12 @@ class AccessEvent(models.Model):
     def __str__(self) -> str:
         return f"event {self.pk} {self.status} {self.decision or '-'}"
 
+    @property
+    def best_distance(self) -> float | None:
+        """The smallest face distance of the event (from prefetched faces when there are any)."""
+        found = [f.distance for f in self.faces.all() if f.distance is not None]
+        return min(found) if found else None
+
 
 class AccessEventFace(DetectedFace):
     """One face of a snapshot: where it was (DetectedFace fields), who it was nearest, what was decided."""

@@ -28,3 +28,30 @@ def healthz(request: HttpRequest) -> JsonResponse:
         checks["broker"] = f"error: {exc.__class__.__name__}"
     ok = all(v == "ok" for v in checks.values())
     return JsonResponse({"status": "ok" if ok else "degraded", **checks}, status=200 if ok else 503)
+
+
+def queue_lengths(queues: tuple[str, ...] = ("gpu", "celery")) -> dict[str, int] | None:
+    """Messages waiting in each Celery queue (Redis lists), or None when the broker does not answer."""
+    import redis
+
+    try:
+        client = redis.Redis.from_url(settings.REDIS_URL, socket_timeout=1, socket_connect_timeout=1)
+        with client.pipeline() as pipe:
+            for name in queues:
+                pipe.llen(name)
+            lengths = pipe.execute()
+        client.close()
+    except Exception:
+        return None
+    return dict(zip(queues, (int(n) for n in lengths), strict=True))
+
+
+def workers_alive(timeout: float = 0.5) -> list[str] | None:
+    """Names of the Celery workers that answered a ping, or None when the broker does not answer."""
+    from faceaccess.celery import app
+
+    try:
+        replies = app.control.ping(timeout=timeout)
+    except Exception:
+        return None
+    return sorted(name for reply in replies for name in reply)

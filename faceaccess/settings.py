@@ -34,6 +34,9 @@ INSTALLED_APPS = [
     "rest_framework",
     "rest_framework.authtoken",
     "drf_spectacular",
+    "django_filters",  # the access log's filters (one FilterSet for the console and the API)
+    "django_htmx",  # ships htmx as a static file: the console's live parts, no CDN, no build step
+    "auditlog",  # who changed what, when, from what to what (thresholds, people, cameras, grants)
     # The three layers, each importing only those below it: access -> enrollment -> recognition.
     "recognition",
     "enrollment",
@@ -51,6 +54,8 @@ MIDDLEWARE = [
     "django.contrib.auth.middleware.AuthenticationMiddleware",
     "django.contrib.messages.middleware.MessageMiddleware",
     "django.middleware.clickjacking.XFrameOptionsMiddleware",
+    "django_htmx.middleware.HtmxMiddleware",
+    "auditlog.middleware.AuditlogMiddleware",
 ]
 
 ROOT_URLCONF = "faceaccess.urls"
@@ -66,6 +71,7 @@ TEMPLATES = [
                 "django.template.context_processors.request",
                 "django.contrib.auth.context_processors.auth",
                 "django.contrib.messages.context_processors.messages",
+                "access.console.context.console",
             ],
         },
     },
@@ -223,7 +229,9 @@ else:
         SWAGGER_UI_DIST="SIDECAR", SWAGGER_UI_FAVICON_HREF="SIDECAR", REDOC_DIST="SIDECAR"
     )
 
-LOGIN_URL = "/admin/login/"
+LOGIN_URL = "/login/"
+LOGIN_REDIRECT_URL = "/"
+LOGOUT_REDIRECT_URL = "/login/"
 
 # --- production hardening, opt-in by env (behind TLS) --------------------------------------------
 SECURE_PROXY_SSL_HEADER = ("HTTP_X_FORWARDED_PROTO", "https") if env_bool("FACEACCESS_BEHIND_TLS_PROXY", False) \

@@ -1,15 +1,19 @@
-"""Top-level URLs: admin, the versioned REST API (owned by the apps), the OpenAPI schema and docs."""
+"""Top-level URLs: the console (site root), login, admin, the versioned REST API (owned by the apps),
+the OpenAPI schema and docs."""
 
 from django.contrib import admin
+from django.contrib.auth import views as auth
 from django.urls import include, path
-from django.views.generic import RedirectView
 from drf_spectacular.views import SpectacularAPIView, SpectacularRedocView, SpectacularSwaggerView
 
 from .health import healthz
 
 urlpatterns = [
-    path("", RedirectView.as_view(pattern_name="api-docs", permanent=False)),
     path("healthz", healthz, name="healthz"),
+    path("login/", auth.LoginView.as_view(redirect_authenticated_user=True), name="login"),
+    path("logout/", auth.LogoutView.as_view(), name="logout"),
+    path("password/", auth.PasswordChangeView.as_view(), name="password_change"),
+    path("password/done/", auth.PasswordChangeDoneView.as_view(), name="password_change_done"),
     path("admin/", admin.site.urls),
     # The v1 API is composed by the top layer (access); included by name so plumbing imports no app.
     path("api/v1/", include("access.api.urls")),
@@ -17,4 +21,6 @@ urlpatterns = [
     path("api/docs/", SpectacularSwaggerView.as_view(url_name="api-schema"), name="api-docs"),
     path("api/redoc/", SpectacularRedocView.as_view(url_name="api-schema"), name="api-redoc"),
     path("api-auth/", include("rest_framework.urls")),
+    # The admins' console, composed by the top layer like the API.
+    path("", include("access.console.urls")),
 ]

@@ -38,6 +38,6 @@ def test_healthz_reports_a_dead_broker(client, settings):
     assert response.json()["broker"].startswith("error")
 
 
-def test_root_redirects_to_the_api_docs(client):
+def test_the_root_is_the_console_behind_a_login(client):
     response = client.get("/")
-    assert response.status_code == 302 and response["Location"] == "/api/docs/"
+    assert response.status_code == 302 and response["Location"] == "/login/?next=/"

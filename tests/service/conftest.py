@@ -249,3 +249,26 @@ def enroll_vector(person, vec: np.ndarray, model: tuple[str, str] = ("fake", "1"
     return FaceEmbedding.objects.create(
         person=person, face_image=face, embedding=vec.tolist(), model_name=model[0], model_version=model[1]
     )
+
+
+# ---------------------------------------------------------------- roles -------------------------------------
+
+@dataclass
+class Staff:
+    admin: object
+    operator: object
+    auditor: object
+    norole: object  # logged in, is_staff even, but no role: gets nothing
+
+
+@pytest.fixture
+def staff(django_user_model) -> Staff:
+    from faceaccess import roles
+
+    made = {}
+    for name in ("admin", "operator", "auditor", "norole"):
+        user = django_user_model.objects.create_user(f"{name}-user", password=f"pw-{name}", is_staff=True)
+        if name != "norole":
+            roles.set_role(user, name)
+        made[name] = user
+    return Staff(**made)

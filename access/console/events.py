@@ -1,0 +1,80 @@
+"""The access log: filters, paging, CSV export of the filtered view, and one event with its snapshot,
+every face box and label."""
+
+from __future__ import annotations
+
+import csv
+
+from django.http import FileResponse, Http404, StreamingHttpResponse
+from django.shortcuts import get_object_or_404, render
+from django.utils import timezone
+
+from access.filters import EventFilter
+from access.models import AccessEvent
+
+from .base import page, role_required
+
+PER_PAGE = 50
+CSV_COLUMNS = ["id", "received_at", "site", "camera", "status", "decision", "person", "distance", "threshold",
+               "reason", "latency_ms"]
+
+
+def _events():
+    return AccessEvent.objects.select_related("site", "camera", "person").prefetch_related("faces")
+
+
+@role_required()
+def event_list(request):
+    filters = EventFilter(request.GET or None, queryset=_events())
+    events = filters.qs if filters.is_bound and filters.is_valid() else _events()
+    offset, number = page(request, PER_PAGE)
+    total = events.count()
+    query = request.GET.copy()
+    query.pop("page", None)
+    return render(request, "console/events.html", {
+        "filters": filters, "events": list(events[offset:offset + PER_PAGE]), "total": total, "page": number,
+        "has_next": offset + PER_PAGE < total, "query": query.urlencode(),
+        "filtered": any(v for k, v in request.GET.items() if k != "page"),
+    })
+
+
+class _Echo:
+    def write(self, value: str) -> str:
+        return value
+
+
+@role_required()
+def event_csv(request):
+    filters = EventFilter(request.GET or None, queryset=_events())
+    events = filters.qs if filters.is_bound and filters.is_valid() else _events()
+    writer = csv.writer(_Echo())
+
+    def rows():
+        yield writer.writerow(CSV_COLUMNS)
+        for e in events.iterator(chunk_size=500):
+            yield writer.writerow([
+                e.pk, timezone.localtime(e.received_at).isoformat(), e.site.name if e.site else "",
+                e.camera.name if e.camera else "", e.status, e.decision, e.person.name if e.person else "",
+                f"{e.best_distance:.4f}" if e.best_distance is not None else "",
+                f"{e.threshold:.4f}" if e.threshold is not None else "", e.reason,
+                f"{e.latency_ms:.0f}" if e.latency_ms is not None else "",
+            ])
+
+    response = StreamingHttpResponse(rows(), content_type="text/csv")
+    response["Content-Disposition"] = f'attachment; filename="access-log-{timezone.localdate():%Y%m%d}.csv"'
+    return response
+
+
+@role_required()
+def event_detail(request, pk: int):
+    event = get_object_or_404(_events(), pk=pk)
+    faces = list(event.faces.select_related("nearest_person").order_by("index"))
+    return render(request, "console/event.html", {"event": event, "faces": faces})
+
+
+@role_required()
+def event_snapshot(request, pk: int):
+    event = get_object_or_404(AccessEvent, pk=pk)
+    if not event.snapshot:
+        raise Http404("this event has no stored snapshot")
+    return FileResponse(event.snapshot.open("rb"))

@@ -1,0 +1,88 @@
+"""Sites and cameras: create and edit; a camera's key is shown once (with a copy button and a curl line),
+and can be rotated or revoked."""
+
+from __future__ import annotations
+
+from django.contrib import messages
+from django.db import transaction
+from django.shortcuts import get_object_or_404, redirect, render
+from django.views.decorators.http import require_POST
+
+from access.models import Camera, Site
+from faceaccess import roles
+
+from .base import role_required
+from .forms import CameraForm, SiteForm
+
+
+@role_required()
+def site_list(request):
+    sites = Site.objects.prefetch_related("cameras").order_by("name")
+    return render(request, "console/sites.html", {"sites": sites})
+
+
+@role_required(roles.ADMINS)
+def site_edit(request, pk: int | None = None):
+    site = get_object_or_404(Site, pk=pk) if pk else None
+    form = SiteForm(request.POST or None, instance=site)
+    if request.method == "POST" and form.is_valid():
+        site = form.save()
+        messages.success(request, f"Site {site.name} saved (threshold {site.match_threshold:.3f}).")
+        return redirect("console:sites")
+    return render(request, "console/site_form.html", {"form": form, "site": site})
+
+
+@role_required(roles.ADMINS)
+def camera_new(request, site_pk: int):
+    site = get_object_or_404(Site, pk=site_pk)
+    form = CameraForm(request.POST or None, instance=Camera(site=site))
+    if request.method == "POST" and form.is_valid():
+        with transaction.atomic():
+            camera = form.save(commit=False)
+            key = camera.set_new_key()
+            camera.save()
+            form.save_m2m()
+        return _show_key(request, camera, key, "created")
+    return render(request, "console/camera_form.html", {"form": form, "site": site, "camera": None})
+
+
+@role_required(roles.ADMINS)
+def camera_edit(request, pk: int):
+    camera = get_object_or_404(Camera.objects.select_related("site"), pk=pk)
+    form = CameraForm(request.POST or None, instance=camera)
+    if request.method == "POST" and form.is_valid():
+        form.save()
+        messages.success(request, f"Camera {camera.name} saved.")
+        return redirect("console:sites")
+    return render(request, "console/camera_form.html", {"form": form, "site": camera.site, "camera": camera})
+
+
+@require_POST
+@role_required(roles.ADMINS)
+def camera_rotate(request, pk: int):
+    camera = get_object_or_404(Camera, pk=pk)
+    key = camera.set_new_key()
+    camera.active = True
+    camera.save(update_fields=["key_prefix", "key_hash", "active"])
+    return _show_key(request, camera, key, "given a new key (the old one no longer works)")
+
+
+@require_POST
+@role_required(roles.ADMINS)
+def camera_revoke(request, pk: int):
+    camera = get_object_or_404(Camera, pk=pk)
+    camera.active = False
+    camera.save(update_fields=["active"])
+    messages.success(request, f"Camera {camera.name} revoked: its key is refused from now on. "
+                              "Rotate the key to bring it back.")
+    return redirect("console:sites")
+
+
+def _show_key(request, camera: Camera, key: str, what: str):
+    # Rendered, never stored or redirected to: the key exists only in this one response.
+    snapshot_url = request.build_absolute_uri("/api/v1/snapshots/")
+    response = render(request, "console/camera_key.html", {
+        "camera": camera, "key": key, "what": what, "snapshot_url": snapshot_url,
+    })
+    response["Cache-Control"] = "no-store"
+    return response

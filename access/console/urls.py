@@ -1,0 +1,35 @@
+"""Console URLs (namespace ``console``); the project mounts them at the site root."""
+
+from django.urls import path
+
+from . import dashboard, events, people, sites, thresholds
+
+app_name = "console"
+
+urlpatterns = [
+    path("", dashboard.dashboard, name="dashboard"),
+    path("dashboard/live/", dashboard.dashboard_live, name="dashboard_live"),
+    path("dashboard/worker/", dashboard.worker_status, name="worker_status"),
+    path("people/", people.people_list, name="people"),
+    path("people/new/", people.person_new, name="person_new"),
+    path("people/<int:pk>/", people.person_detail, name="person"),
+    path("people/<int:pk>/edit/", people.person_edit, name="person_edit"),
+    path("people/<int:pk>/delete/", people.person_delete, name="person_delete"),
+    path("people/<int:pk>/photos/", people.person_photos, name="person_photos"),
+    path("people/<int:pk>/upload/", people.person_upload, name="person_upload"),
+    path("photos/<int:pk>/image/", people.face_image, name="face_image"),
+    path("photos/<int:pk>/delete/", people.face_delete, name="face_delete"),
+    path("sites/", sites.site_list, name="sites"),
+    path("sites/new/", sites.site_edit, name="site_new"),
+    path("sites/<int:pk>/edit/", sites.site_edit, name="site_edit"),
+    path("sites/<int:pk>/threshold/", thresholds.thresholds, name="thresholds"),
+    path("sites/<int:pk>/threshold/plot.svg", thresholds.threshold_plot, name="threshold_plot"),
+    path("sites/<int:site_pk>/cameras/new/", sites.camera_new, name="camera_new"),
+    path("cameras/<int:pk>/edit/", sites.camera_edit, name="camera_edit"),
+    path("cameras/<int:pk>/rotate/", sites.camera_rotate, name="camera_rotate"),
+    path("cameras/<int:pk>/revoke/", sites.camera_revoke, name="camera_revoke"),
+    path("events/", events.event_list, name="events"),
+    path("events.csv", events.event_csv, name="events_csv"),
+    path("events/<int:pk>/", events.event_detail, name="event"),
+    path("events/<int:pk>/snapshot/", events.event_snapshot, name="event_snapshot"),
+]

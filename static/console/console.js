@@ -1,0 +1,106 @@
+// FaceAccess console: drag-and-drop uploads with progress, webcam capture, copy buttons. No build step.
+(function () {
+  "use strict";
+
+  function csrf(form) { return form.querySelector("input[name=csrfmiddlewaretoken]").value; }
+
+  // Re-render the photo grid; it keeps polling by itself while a photo is still being processed.
+  function refresh(url) {
+    if (window.htmx && url) { window.htmx.ajax("GET", url, { target: "[data-photos]", swap: "outerHTML" }); }
+  }
+
+  function uploadFiles(form, files) {
+    var log = form.querySelector("[data-upload-log]");
+    var bar = form.querySelector("[data-progress]");
+    if (!files.length) { return; }
+    var data = new FormData();
+    for (var i = 0; i < files.length; i++) { data.append("image", files[i], files[i].name || ("webcam-" + Date.now() + ".jpg")); }
+    var xhr = new XMLHttpRequest();
+    xhr.open("POST", form.action);
+    xhr.setRequestHeader("X-CSRFToken", csrf(form));
+    xhr.setRequestHeader("Accept", "application/json");
+    bar.hidden = false; bar.firstElementChild.style.width = "0";
+    xhr.upload.onprogress = function (e) {
+      if (e.lengthComputable) { bar.firstElementChild.style.width = Math.round(100 * e.loaded / e.total) + "%"; }
+    };
+    xhr.onload = function () {
+      bar.firstElementChild.style.width = "100%";
+      var body = {};
+      try { body = JSON.parse(xhr.responseText); } catch (err) { body = { stored: [], errors: [{ file: "", detail: "the server answered " + xhr.status }] }; }
+      log.innerHTML = "";
+      if (body.stored && body.stored.length) {
+        var ok = document.createElement("li");
+        ok.textContent = "✓ " + body.stored.length + " photo(s) stored, enrolling now…";
+        log.appendChild(ok);
+      }
+      (body.errors || []).forEach(function (e) {
+        var li = document.createElement("li");
+        li.style.color = "var(--bad)";
+        li.textContent = "✗ " + (e.file ? e.file + ": " : "") + e.detail;
+        log.appendChild(li);
+      });
+      refresh(form.getAttribute("data-refresh"));
+    };
+    xhr.onerror = function () { log.textContent = "Upload failed: the server could not be reached."; };
+    xhr.send(data);
+  }
+
+  function setupDropzone(form) {
+    var zone = form.querySelector("[data-dropzone]");
+    var input = form.querySelector("[data-files]");
+    ["dragenter", "dragover"].forEach(function (t) {
+      zone.addEventListener(t, function (e) { e.preventDefault(); zone.classList.add("over"); });
+    });
+    ["dragleave", "drop"].forEach(function (t) {
+      zone.addEventListener(t, function (e) { e.preventDefault(); zone.classList.remove("over"); });
+    });
+    zone.addEventListener("drop", function (e) { uploadFiles(form, e.dataTransfer.files); });
+    input.addEventListener("change", function () { uploadFiles(form, input.files); input.value = ""; });
+    setupWebcam(form);
+  }
+
+  function setupWebcam(form) {
+    var start = form.querySelector("[data-webcam-start]");
+    var box = document.querySelector("[data-webcam]");
+    if (!start || !box) { return; }
+    var video = box.querySelector("video");
+    var stream = null;
+    function stop() { if (stream) { stream.getTracks().forEach(function (t) { t.stop(); }); stream = null; } box.hidden = true; }
+    if (!navigator.mediaDevices || !navigator.mediaDevices.getUserMedia) {
+      start.disabled = true; start.title = "This browser gives no camera here (the console must be served over HTTPS or from localhost).";
+      return;
+    }
+    start.addEventListener("click", function () {
+      navigator.mediaDevices.getUserMedia({ video: { width: 1280, height: 720 } }).then(function (s) {
+        stream = s; video.srcObject = s; box.hidden = false;
+      }).catch(function (err) { alert("The camera could not be opened: " + err.message); });
+    });
+    box.querySelector("[data-webcam-stop]").addEventListener("click", stop);
+    box.querySelector("[data-webcam-shoot]").addEventListener("click", function () {
+      var canvas = document.createElement("canvas");
+      canvas.width = video.videoWidth; canvas.height = video.videoHeight;
+      canvas.getContext("2d").drawImage(video, 0, 0);
+      canvas.toBlob(function (blob) {
+        var file = new File([blob], "webcam-" + Date.now() + ".jpg", { type: "image/jpeg" });
+        uploadFiles(form, [file]);
+      }, "image/jpeg", 0.92);
+    });
+  }
+
+  function setupCopy(button) {
+    button.addEventListener("click", function () {
+      var target = document.querySelector(button.getAttribute("data-copy"));
+      var text = target.textContent;
+      var done = function () { button.textContent = "Copied"; setTimeout(function () { button.textContent = "Copy"; }, 1500); };
+      if (navigator.clipboard && window.isSecureContext) { navigator.clipboard.writeText(text).then(done); return; }
+      var area = document.createElement("textarea"); area.value = text; document.body.appendChild(area);
+      area.select(); document.execCommand("copy"); document.body.removeChild(area); done();
+    });
+  }
+
+  document.addEventListener("DOMContentLoaded", function () {
+    var form = document.getElementById("upload");
+    if (form) { setupDropzone(form); }
+    document.querySelectorAll("[data-copy]").forEach(setupCopy);
+  });
+})();
