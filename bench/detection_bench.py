@@ -1,7 +1,7 @@
 """Detection of small and distant faces: recall and precision per face size and
 canvas size, and time per image, for each detection policy.
 
-    python bench/detection_bench.py [--threads 1] [--per-size 40] [--seed 0]
+    python bench/detection_bench.py [--threads 1] [--per-size 40] [--seed 0] [--repeat 1]
         [--canvas 640x480 --canvas 1280x720 --canvas 1920x1080] [--close-ups 0.25]
         [--policy standard --policy small_faces --policy '{"name": "x", "min_face_px": 40}']
         [--examples 2] [--json out/detection_bench.json]
@@ -10,11 +10,13 @@ Synthetic scenes, deterministic for a seed: LFW faces (one photo per person,
 a crop around the face) pasted at random, non-overlapping positions and sizes
 (face width 24-200 px, log-uniform) onto canvases of each size, several per
 canvas, over varied backgrounds (flat, gradient, smooth texture, boxes and
-lines); some faces greyscale, some blurred, brightness jittered; some whole
-canvases greyscale (night/IR cameras); every canvas JPEG-encoded as a camera
-would send it. A quarter of the canvases (--close-ups) also hold one close-up,
-a face 0.3-0.6 of the frame height wide: the door case, where a
-high-resolution pass sees parts of the face as faces.
+lines, and real clutter: a mosaic of the bottoms of LFW photos, suits, hands,
+flags, with anything face-like painted out); some faces greyscale, some
+blurred, brightness jittered; some whole canvases greyscale (night/IR
+cameras); every canvas JPEG-encoded as a camera would send it. A quarter of
+the canvases (--close-ups) also hold one close-up, a face 0.3-0.6 of the
+frame height wide: the door case, where a high-resolution pass sees parts of
+the face as faces.
 
 The ground-truth box of each face is RetinaFace's own box on the original
 250x250 photo at full resolution, mapped through the paste transform, so a
@@ -24,13 +26,14 @@ unmatched ground truth it overlaps most when IoU >= --iou (0.4), detections
 taken by score. Recall is per face-size bucket (ground-truth box width in
 canvas pixels) and canvas size; precision per canvas size (a detection that
 matches nothing is a false positive). Time: one detect call per canvas
-(batch of one), median and p90 over the canvases of a size: wall clock with
---threads torch threads, and the process CPU time (all threads). The
-policies take turns on every canvas, so load from other processes on a
-shared machine hits them alike.
+(batch of one; with --repeat R the fastest of R), median and p90 over the
+canvases of a size: wall clock with --threads torch threads, and the process
+CPU time (all threads), which moves less with the load of a shared machine.
+The policies take turns on every canvas, so load from other processes hits
+them alike; the load average goes into the JSON.
 
-The default run (3 sizes x 40 canvases, about 1,000 faces) takes about two
-minutes on 2 cores. --examples N writes N annotated canvases per size to
+The default run (3 sizes x 40 canvases, about 950 faces, standard and
+small_faces) takes about two minutes on 2 cores, one torch thread. --examples N writes N annotated canvases per size to
 out/detection_bench/ (green: truth, red: detections with scores). Needs the
 weights cache (python -m recognition.engine fetch-weights) and LFW beside
 the checkout (../shared/datasets/lfw, or --lfw-dir).
@@ -41,6 +44,7 @@ from __future__ import annotations
 import argparse
 import json
 import math
+import os
 import platform
 import statistics
 import sys
@@ -129,9 +133,56 @@ def face_pool(detector: RetinaFaceDetector, lfw_dir: Path, seed: int):
 # ---------------------------------------------------------------- scenes
 
 
-def background(rng: np.random.Generator, h: int, w: int) -> tuple[np.ndarray, str]:
-    kind = ["flat", "gradient", "texture", "structures"][int(rng.integers(4))]
-    if kind == "flat":
+class Clutter:
+    """Photo backgrounds for a harder precision test: a mosaic of enlarged bottom strips of LFW
+    photos (shoulders, suits, ties, hands, flags, lecterns, captions; the faces are above), with
+    anything even faintly face-like painted out, so every detection on it is a false positive."""
+
+    STRIP = (190, 250)  # rows of the 250x250 photo used
+
+    def __init__(self, detector: RetinaFaceDetector, lfw_dir: Path):
+        self.photos = sorted((lfw_dir / "images").glob("*/*.jpg"))
+        # Look at full resolution and as the standard pass sees it.
+        self.finders = [
+            RetinaFaceDetector(detector.model, score_threshold=0.1, max_side=100_000),
+            RetinaFaceDetector(detector.model, score_threshold=0.1, max_side=detector.max_side),
+        ]
+
+    def mosaic(self, rng: np.random.Generator, h: int, w: int) -> np.ndarray:
+        scale = rng.uniform(1.5, 3.0)
+        th, tw = round((self.STRIP[1] - self.STRIP[0]) * scale), round(250 * scale)
+        img = np.empty((h, w, 3), np.uint8)
+        for y in range(0, h, th):
+            offset = int(rng.integers(0, tw))  # staggered, like bricks
+            for x in range(-offset, w, tw):
+                bgr = cv2.imread(str(self.photos[int(rng.integers(len(self.photos)))]))
+                strip = cv2.cvtColor(bgr[self.STRIP[0] : self.STRIP[1]], cv2.COLOR_BGR2RGB)
+                strip = cv2.resize(strip, (tw, th), interpolation=cv2.INTER_CUBIC)
+                if rng.random() < 0.5:
+                    strip = strip[:, ::-1]
+                x0 = max(0, x)
+                img[y : y + th, x0 : x + tw] = strip[: h - y, x0 - x : w - x]
+        for _ in range(2):  # painting one out can leave something the next look finds
+            boxes = np.concatenate([f.detect([img])[0].boxes for f in self.finders])
+            if not len(boxes):
+                break
+            for x1, y1, x2, y2 in boxes:
+                mx, my = 0.15 * (x2 - x1), 0.15 * (y2 - y1)
+                a, b = int(max(0, x1 - mx)), int(max(0, y1 - my))
+                c, d = int(min(w, x2 + mx + 1)), int(min(h, y2 + my + 1))
+                if c - a < 2 or d - b < 2:
+                    continue
+                ring = np.concatenate([img[b:d, a], img[b:d, c - 1], img[b, a:c], img[d - 1, a:c]])
+                img[b:d, a:c] = np.clip(ring.mean(0) + rng.normal(0, 6, (d - b, c - a, 3)), 0, 255).astype(np.uint8)
+        return img.astype(np.float32)
+
+
+def background(rng: np.random.Generator, h: int, w: int, clutter: Clutter | None) -> tuple[np.ndarray, str]:
+    kinds = ["flat", "gradient", "texture", "structures"] + (["photo"] if clutter else [])
+    kind = kinds[int(rng.integers(len(kinds)))]
+    if kind == "photo":
+        img = clutter.mosaic(rng, h, w)
+    elif kind == "flat":
         img = np.empty((h, w, 3), np.float32)
         img[:] = rng.uniform(40, 220, 3)
     elif kind == "gradient":
@@ -180,9 +231,15 @@ class Scene:
 
 
 def make_scene(
-    rng: np.random.Generator, pool, w: int, h: int, size_range: tuple[float, float], close_up: float
+    rng: np.random.Generator,
+    pool,
+    w: int,
+    h: int,
+    size_range: tuple[float, float],
+    close_up: float,
+    clutter: Clutter | None = None,
 ) -> Scene:
-    img, kind = background(rng, h, w)
+    img, kind = background(rng, h, w, clutter)
     n = round(rng.uniform(*FACES_PER_VGA) * math.sqrt(w * h / (640 * 480)))
     lo, hi = size_range
     widths = sorted(np.exp(rng.uniform(math.log(lo), math.log(hi), n)), reverse=True)  # big ones first: they fit
@@ -245,11 +302,13 @@ def make_scenes(
     detector, lfw_dir: Path, seed: int, canvases, per_size: int, size_range, close_up: float
 ) -> list[Scene]:
     pool = face_pool(detector, lfw_dir, seed)
+    clutter = Clutter(detector, lfw_dir)
     scenes = []
     for c, name in enumerate(canvases):
         w, h = (int(v) for v in name.split("x"))
         for i in range(per_size):
-            scenes.append(make_scene(np.random.default_rng([seed, 2, c, i]), pool, w, h, size_range, close_up))
+            rng = np.random.default_rng([seed, 2, c, i])
+            scenes.append(make_scene(rng, pool, w, h, size_range, close_up, clutter))
     return scenes
 
 
@@ -272,18 +331,29 @@ def match(gt: np.ndarray, boxes: np.ndarray, iou_threshold: float) -> tuple[np.n
     return gt_hit, det_hit, np.array(ious)
 
 
-def run_policies(detector: RetinaFaceDetector, policies, scenes: list[Scene]) -> dict[str, list[tuple]]:
-    """(detections, wall ms, CPU ms) per scene and policy. The policies take turns on each scene, so
-    load from other processes on a shared machine hits them alike."""
+def run_policies(
+    detector: RetinaFaceDetector, policies, scenes: list[Scene], repeat: int = 1
+) -> dict[str, list[tuple]]:
+    """(detections, wall ms, CPU ms) per scene and policy; with ``repeat`` > 1 the times are the
+    fastest of that many runs. The policies take turns on each scene, so load from other processes
+    on a shared machine hits them alike."""
     for policy in policies:  # warm up: the inference copy of the weights, the anchors
         detector.detect([scenes[0].image], policy=policy)
     runs: dict[str, list[tuple]] = {p.name: [] for p in policies}
     for sc in scenes:
-        for policy in policies:
-            t0, c0 = time.perf_counter(), time.process_time()
-            det = detector.detect([sc.image], policy=policy)[0]
-            wall, cpu = (time.perf_counter() - t0) * 1000, (time.process_time() - c0) * 1000
-            runs[policy.name].append((det, wall, cpu))
+        best: dict[str, list] = {}
+        for _ in range(max(1, repeat)):
+            for policy in policies:
+                t0, c0 = time.perf_counter(), time.process_time()
+                det = detector.detect([sc.image], policy=policy)[0]
+                wall, cpu = (time.perf_counter() - t0) * 1000, (time.process_time() - c0) * 1000
+                if policy.name not in best:
+                    best[policy.name] = [det, wall, cpu]
+                else:
+                    best[policy.name][1] = min(best[policy.name][1], wall)
+                    best[policy.name][2] = min(best[policy.name][2], cpu)
+        for name, (det, wall, cpu) in best.items():
+            runs[name].append((det, wall, cpu))
     return runs
 
 
@@ -296,6 +366,9 @@ def score(scenes: list[Scene], runs: list[tuple], iou: float) -> dict:
         c["cpu_ms"].append(cpu)
         c["tp"] += int(det_hit.sum())
         c["fp"] += int((~det_hit).sum())
+        kind = sc.background.split()[0]
+        c.setdefault("fp_by_background", {}).setdefault(kind, 0)
+        c["fp_by_background"][kind] += int((~det_hit).sum())
         c["iou"] += ious.tolist()
         for b, hit in zip(sc.boxes, gt_hit, strict=True):
             name = bucket_of(float(b[2] - b[0]))
@@ -314,6 +387,7 @@ def score(scenes: list[Scene], runs: list[tuple], iou: float) -> dict:
             "recall_ge32": {"found": found32, "faces": total32, "recall": found32 / total32 if total32 else None},
             "precision": c["tp"] / n_det if n_det else None,
             "false_positives": c["fp"],
+            "false_positives_by_background": c.get("fp_by_background", {}),
             "detections": n_det,
             "mean_iou": float(np.mean(c["iou"])) if c["iou"] else None,
             "median_ms": statistics.median(ms),
@@ -353,9 +427,15 @@ def print_report(results: dict, canvases, buckets) -> None:
                 cells.append(f"{r['found']:4d}/{r['faces']:<4d} {100 * r['recall']:5.1f}%" if r else "-")
             print(f"{b:12s}" + "".join(f"{c:>22s}" for c in cells))
         rows = [
-            ("all >= 32", lambda r: f"{r['recall_ge32']['found']:4d}/{r['recall_ge32']['faces']:<4d} "
-                                    f"{100 * (r['recall_ge32']['recall'] or 0):5.1f}%"),
+            (
+                "all >= 32",
+                lambda r: (
+                    f"{r['recall_ge32']['found']:4d}/{r['recall_ge32']['faces']:<4d} "
+                    f"{100 * (r['recall_ge32']['recall'] or 0):5.1f}%"
+                ),
+            ),
             ("precision", lambda r: f"{100 * (r['precision'] or 0):.1f}% ({r['false_positives']} FP)"),
+            ("FP on photos", lambda r: str(r["false_positives_by_background"].get("photo", 0))),
             ("mean IoU", lambda r: f"{r['mean_iou'] or 0:.3f}"),
             ("ms/image", lambda r: f"{r['median_ms']:.1f} (p90 {r['p90_ms']:.0f})"),
             ("CPU ms/image", lambda r: f"{r['median_cpu_ms']:.1f}"),
@@ -372,10 +452,16 @@ def main() -> int:
     parser.add_argument("--canvas", action="append", help=f"WxH, repeatable (default {', '.join(CANVASES)})")
     parser.add_argument("--min-face", type=float, default=24.0, help="smallest pasted face width (px)")
     parser.add_argument("--max-face", type=float, default=200.0, help="largest pasted face width (px)")
-    parser.add_argument("--close-ups", type=float, default=0.25,
-                        help="share of canvases that also get one face 0.3-0.6 of the frame height wide (0.25)")
-    parser.add_argument("--policy", action="append",
-                        help="preset name or JSON fields, repeatable (default: standard and small_faces)")
+    parser.add_argument(
+        "--close-ups",
+        type=float,
+        default=0.25,
+        help="share of canvases that also get one face 0.3-0.6 of the frame height wide (0.25)",
+    )
+    parser.add_argument(
+        "--policy", action="append", help="preset name or JSON fields, repeatable (default: standard and small_faces)"
+    )
+    parser.add_argument("--repeat", type=int, default=1, help="time each detection this many times, keep the fastest")
     parser.add_argument("--iou", type=float, default=0.4, help="IoU for a match (default 0.4)")
     parser.add_argument("--max-side", type=int, default=640, help="the detector's max_side (default 640)")
     parser.add_argument("--examples", type=int, default=0, help="annotated canvases per size to out/detection_bench/")
@@ -396,11 +482,14 @@ def main() -> int:
         detector, args.lfw_dir, args.seed, canvases, args.per_size, (args.min_face, args.max_face), args.close_ups
     )
     n_faces = sum(len(s.boxes) for s in scenes)
-    print(f"{len(scenes)} canvases, {n_faces} faces, built in {time.perf_counter() - t0:.1f} s "
-          f"(seed {args.seed}, {args.threads} torch thread(s))")
+    print(
+        f"{len(scenes)} canvases, {n_faces} faces, built in {time.perf_counter() - t0:.1f} s "
+        f"(seed {args.seed}, {args.threads} torch thread(s))"
+    )
 
     t0 = time.perf_counter()
-    runs = run_policies(detector, policies, scenes)
+    load_before = list(os.getloadavg())
+    runs = run_policies(detector, policies, scenes, args.repeat)
     print(f"detection, all policies: {time.perf_counter() - t0:.1f} s")
     results = {name: score(scenes, r, args.iou) for name, r in runs.items()}
     buckets = [bucket_name(lo, hi) for lo, hi in BUCKETS]
@@ -417,10 +506,19 @@ def main() -> int:
         print(f"examples in {folder}")
 
     meta = {
-        "seed": args.seed, "threads": args.threads, "per_size": args.per_size, "canvases": canvases,
-        "face_width": [args.min_face, args.max_face], "close_ups": args.close_ups, "iou": args.iou,
+        "seed": args.seed,
+        "threads": args.threads,
+        "repeat": args.repeat,
+        "load_average": [load_before, list(os.getloadavg())],
+        "per_size": args.per_size,
+        "canvases": canvases,
+        "face_width": [args.min_face, args.max_face],
+        "close_ups": args.close_ups,
+        "iou": args.iou,
         "max_side": args.max_side,
-        "faces": n_faces, "images": len(scenes), "torch": torch.__version__,
+        "faces": n_faces,
+        "images": len(scenes),
+        "torch": torch.__version__,
         "cpu": platform.processor() or platform.machine(),
         "policies": {p.name: p.as_dict() for p in policies},
     }
