@@ -61,6 +61,8 @@ class FaceInput:
     nearest_person_id: int | None = None  # None: no embedding of the current model to compare with
     distance: float | None = None
     runner_up_distance: float | None = None
+    # Distance to the nearest face a reviewer marked "not <nearest person>" (None: there is none).
+    impostor_distance: float | None = None
 
 
 @dataclass(frozen=True)
@@ -119,6 +121,11 @@ def decide_face(
     person = people.get(face.nearest_person_id)
     if person is None:
         return FaceOutcome(UNKNOWN, None, "the matched person no longer exists")
+    if face.impostor_distance is not None and face.impostor_distance <= face.distance:
+        return FaceOutcome(
+            UNKNOWN, None, f"nearer a face marked 'not {person.name}' ({face.impostor_distance:.3f}) than "
+            f"{person.name}'s own photos ({face.distance:.3f})"
+        )
     why_not = refusal(person, site, camera, now)
     if why_not:
         return FaceOutcome(DENIED, person.person_id, f"matched {person.name} at {face.distance:.3f} but {why_not}")
@@ -149,6 +156,10 @@ def decide(
         if hits:
             face, best = min(hits, key=lambda fo: fo[0].distance)
             return Outcome(wanted, best.person_id, best.reason, outcomes)
+    # A face within the threshold that is still unknown (a known impostor, a deleted person) says why itself.
+    within = [(f, o) for f, o in usable if f.distance is not None and f.distance <= site.threshold]
+    if within:
+        return Outcome(UNKNOWN, None, min(within, key=lambda fo: fo[0].distance)[1].reason, outcomes)
     nearest = [f.distance for f, _ in usable if f.distance is not None]
     if not nearest:
         return Outcome(UNKNOWN, None, "nobody is enrolled with the current model", outcomes)

@@ -10,14 +10,16 @@ import secrets
 import uuid
 import zoneinfo
 
+from django.conf import settings
 from django.core.exceptions import ValidationError
 from django.core.validators import MaxValueValidator, MinValueValidator
 from django.db import models
 from django.db.models.signals import post_delete
 from django.dispatch import receiver
+from pgvector.django import VectorField
 
 from faceaccess.files import delete_file_on_commit
-from recognition.models import DetectedFace
+from recognition.models import EMBEDDING_DIM, DetectedFace, StoredEmbedding
 
 from . import decisions
 
@@ -259,8 +261,14 @@ class AccessEventFace(DetectedFace):
         "enrollment.Person", on_delete=models.SET_NULL, null=True, blank=True, related_name="+"
     )
     runner_up_distance = models.FloatField(null=True, blank=True)
+    # Distance to the nearest face a reviewer marked "not <nearest person>" (see ImpostorExample).
+    impostor_distance = models.FloatField(null=True, blank=True)
     decision = models.CharField(max_length=10, choices=_choices(decisions.FACE_DECISIONS))
     reason = models.TextField(blank=True)
+    # The probe itself (model: the event's), for reviews and the strangers page. Personal data.
+    embedding = VectorField(dimensions=EMBEDDING_DIM, null=True, blank=True)
+    # Set when the face was handled on the strangers page (enrolled or dismissed).
+    handled_at = models.DateTimeField(null=True, blank=True)
 
     class Meta:
         ordering = ["event_id", "index"]
@@ -268,6 +276,46 @@ class AccessEventFace(DetectedFace):
 
     def __str__(self) -> str:
         return f"event {self.event_id} face {self.index}: {self.decision}"
+
+
+class ImpostorExample(StoredEmbedding):
+    """A face a reviewer said is *not* ``person``: a later probe nearer these than the person's own photos
+    is not let in as them."""
+
+    person = models.ForeignKey("enrollment.Person", on_delete=models.CASCADE, related_name="impostor_examples")
+    event_face = models.ForeignKey(AccessEventFace, on_delete=models.SET_NULL, null=True, blank=True,
+                                   related_name="+")
+    created_by = models.ForeignKey(settings.AUTH_USER_MODEL, on_delete=models.SET_NULL, null=True, blank=True,
+                                   related_name="+")
+
+    def __str__(self) -> str:
+        return f"not {self.person_id} ({self.model_name})"
+
+
+class EventReview(models.Model):
+    """A person looked at an event and said what it was."""
+
+    class Verdict(models.TextChoices):
+        CONFIRMED = "confirmed", "the decision was right"
+        IS_PERSON = "is_person", "this is somebody"
+        NOT_PERSON = "not_person", "this is not the matched person"
+
+    event = models.ForeignKey(AccessEvent, on_delete=models.CASCADE, related_name="reviews")
+    face_index = models.PositiveSmallIntegerField(null=True, blank=True)
+    verdict = models.CharField(max_length=12, choices=Verdict.choices)
+    person = models.ForeignKey("enrollment.Person", on_delete=models.SET_NULL, null=True, blank=True,
+                               related_name="+")
+    added_to_enrollment = models.BooleanField(default=False)
+    reviewer = models.ForeignKey(settings.AUTH_USER_MODEL, on_delete=models.SET_NULL, null=True, blank=True,
+                                 related_name="+")
+    note = models.TextField(blank=True)
+    created_at = models.DateTimeField(auto_now_add=True)
+
+    class Meta:
+        ordering = ["-created_at", "-id"]
+
+    def __str__(self) -> str:
+        return f"event {self.event_id}: {self.verdict}"
 
 
 @receiver(post_delete, sender=AccessEvent, dispatch_uid="access.accessevent.snapshot")

@@ -17,6 +17,7 @@ from faceaccess.jobs import mark_failed
 from recognition.pipelines import FacePipeline, get_pipeline, read_image
 
 from . import decisions
+from .impostors import impostor_distance
 from .models import AccessEvent, AccessEventFace, Camera, Site
 
 log = logging.getLogger(__name__)
@@ -36,7 +37,8 @@ def person_facts(person_ids: set[int]) -> dict[int, decisions.PersonFacts]:
 def recorded_faces(event: AccessEvent) -> list[decisions.FaceInput]:
     """The decision inputs stored with an event, so a replay (another threshold...) needs no engine."""
     return [
-        decisions.FaceInput(f.score, f.size_px or 0.0, f.nearest_person_id, f.distance, f.runner_up_distance)
+        decisions.FaceInput(f.score, f.size_px or 0.0, f.nearest_person_id, f.distance, f.runner_up_distance,
+                            f.impostor_distance)
         for f in event.faces.order_by("index")
     ]
 
@@ -72,6 +74,7 @@ def process_snapshot(event_id: int) -> str:
         pipeline = get_pipeline()
         faces = pipeline.faces([image], embed=True)[0]
         matches = gallery.identify([f.embedding for f in faces], pipeline.embedder_name, pipeline.embedder_version)
+        site = site_rules(event.site)
         inputs = [
             decisions.FaceInput(
                 score=float(f.score),
@@ -79,13 +82,13 @@ def process_snapshot(event_id: int) -> str:
                 nearest_person_id=m.nearest.identity_id if m.nearest else None,
                 distance=m.nearest.distance if m.nearest else None,
                 runner_up_distance=m.runner_up.distance if m.runner_up else None,
+                impostor_distance=_impostor_distance(f, m, site, pipeline),
             )
             for f, m in zip(faces, matches, strict=True)
         ]
-        site = site_rules(event.site)
         people = person_facts({i.nearest_person_id for i in inputs if i.nearest_person_id is not None})
         outcome = decisions.decide(inputs, site, camera_rules(event.camera), people, event.received_at)
-        _save_outcome(event, image.shape, faces, matches, outcome, site, pipeline)
+        _save_outcome(event, image.shape, faces, matches, outcome, inputs, site, pipeline)
         return outcome.decision
     except Exception as exc:
         log.exception("snapshot %s failed", event_id)
@@ -93,7 +96,16 @@ def process_snapshot(event_id: int) -> str:
         raise
 
 
-def _save_outcome(event, shape, faces, matches, outcome, site: decisions.SiteRules, pipeline: FacePipeline) -> None:
+def _impostor_distance(face, match, site: decisions.SiteRules, pipeline: FacePipeline) -> float | None:
+    """Only a face that would be accepted as somebody needs the check (one small query)."""
+    if match.nearest is None or match.nearest.distance > site.threshold:
+        return None
+    return impostor_distance(match.nearest.identity_id, face.embedding, pipeline.embedder_name,
+                             pipeline.embedder_version)
+
+
+def _save_outcome(event, shape, faces, matches, outcome, inputs, site: decisions.SiteRules,
+                  pipeline: FacePipeline) -> None:
     now = timezone.now()
     with transaction.atomic():
         locked = AccessEvent.objects.select_for_update().filter(pk=event.pk, status="pending").first()
@@ -108,10 +120,12 @@ def _save_outcome(event, shape, faces, matches, outcome, site: decisions.SiteRul
                 distance=m.nearest.distance if m.nearest else None,
                 runner_up_person_id=m.runner_up.identity_id if m.runner_up else None,
                 runner_up_distance=m.runner_up.distance if m.runner_up else None,
+                impostor_distance=inp.impostor_distance,
                 decision=o.decision,
                 reason=o.reason,
+                embedding=face.embedding.tolist() if face.embedding is not None else None,
             )
-            for i, (face, m, o) in enumerate(zip(faces, matches, outcome.faces, strict=True))
+            for i, (face, m, o, inp) in enumerate(zip(faces, matches, outcome.faces, inputs, strict=True))
         )
         locked.status = AccessEvent.Status.DONE
         locked.decision = outcome.decision

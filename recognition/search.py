@@ -132,6 +132,22 @@ def _search(
     return found
 
 
+def distance_to(
+    gallery: Gallery, identity_id: int, embedding: Sequence[float] | np.ndarray, model_name: str, model_version: str,
+    using: str = "default",
+) -> float | None:
+    """The minimum distance from ``embedding`` to one identity's embeddings of one model (exact), or None."""
+    vec = _vector_text(embedding)
+    with connections[using].cursor() as cursor:
+        cursor.execute(
+            f"SELECT MIN(embedding <-> %s::vector) FROM {gallery.table} "
+            f"WHERE {gallery.identity_column} = %s AND model_name = %s AND model_version = %s",
+            [vec, identity_id, model_name, model_version],
+        )
+        row = cursor.fetchone()
+    return None if row is None or row[0] is None else float(row[0])
+
+
 def identify(
     gallery: Gallery,
     embeddings: Iterable[Sequence[float] | np.ndarray | None],

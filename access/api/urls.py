@@ -14,6 +14,7 @@ from rest_framework.routers import SimpleRouter
 from enrollment.api.views import FaceImageViewSet
 
 from .events import AccessEventViewSet
+from .reviews import EventReviewView, SiteTuningView, StrangersActionView, StrangersView
 from .sites import CameraViewSet, PersonViewSet, SiteViewSet
 from .snapshots import SnapshotView
 
@@ -33,6 +34,7 @@ _ROOT = {
     "cameras": "api:camera-list",
     "events": "api:accessevent-list",
     "snapshots": "api:snapshots",
+    "strangers": "api:strangers",
     "token": "api:token",
     "schema": "api-schema",
 }
@@ -57,5 +59,9 @@ urlpatterns = [
     # Never inside a request-wide transaction: the task is queued on commit and ?wait polls for its result.
     path("snapshots/", transaction.non_atomic_requests(SnapshotView.as_view()), name="snapshots"),
     path("auth/token/", obtain_auth_token, name="token"),
+    path("events/<int:pk>/review/", EventReviewView.as_view(), name="event-review"),
+    path("strangers/", StrangersView.as_view(), name="strangers"),
+    path("strangers/act/", StrangersActionView.as_view(), name="strangers-act"),
+    path("sites/<int:pk>/tuning/", SiteTuningView.as_view(), name="site-tuning"),
     path("", include(router.urls)),
 ]

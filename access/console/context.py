@@ -9,6 +9,7 @@ MENU = [
     ("console:dashboard", "Dashboard", roles.EVERYONE),
     ("console:people", "People", roles.EVERYONE),
     ("console:events", "Access log", roles.EVERYONE),
+    ("console:strangers", "Strangers", roles.EVERYONE),
     ("console:sites", "Sites & cameras", roles.EVERYONE),
 ]
 

@@ -11,6 +11,7 @@ from django.utils import timezone
 
 from access.filters import EventFilter
 from access.models import AccessEvent
+from enrollment.models import Person
 
 from .base import page, role_required
 
@@ -69,7 +70,11 @@ def event_csv(request):
 def event_detail(request, pk: int):
     event = get_object_or_404(_events(), pk=pk)
     faces = list(event.faces.select_related("nearest_person").order_by("index"))
-    return render(request, "console/event.html", {"event": event, "faces": faces})
+    reviews = event.reviews.select_related("person", "reviewer")
+    return render(request, "console/event.html", {
+        "event": event, "faces": faces, "reviews": reviews, "people": Person.objects.order_by("name")[:2000],
+        "matched": next((f.nearest_person for f in faces if f.nearest_person_id), None),
+    })
 
 
 @role_required()

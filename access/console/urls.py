@@ -2,7 +2,7 @@
 
 from django.urls import path
 
-from . import dashboard, events, people, sites, thresholds
+from . import dashboard, events, people, review, sites, thresholds
 
 app_name = "console"
 
@@ -32,4 +32,7 @@ urlpatterns = [
     path("events.csv", events.event_csv, name="events_csv"),
     path("events/<int:pk>/", events.event_detail, name="event"),
     path("events/<int:pk>/snapshot/", events.event_snapshot, name="event_snapshot"),
+    path("events/<int:pk>/review/", review.review_event, name="event_review"),
+    path("strangers/", review.stranger_list, name="strangers"),
+    path("strangers/act/", review.stranger_action, name="stranger_action"),
 ]

@@ -13,3 +13,13 @@ def percent(value: float | None, digits: int = 1) -> str:
     if value is None:
         return "—"
     return f"{100.0 * float(value):.{int(digits)}f}%"
+
+
+@register.filter
+def face_viewbox(face, margin: float = 0.25) -> str:
+    """An SVG viewBox around a face's box (with a margin), to show the face cropped out of its snapshot."""
+    x1, y1, x2, y2 = (float(v) for v in face.box)
+    w, h = x2 - x1, y2 - y1
+    side = max(w, h) * (1 + 2 * float(margin))
+    cx, cy = (x1 + x2) / 2, (y1 + y2) / 2
+    return f"{cx - side / 2:.1f} {cy - side / 2:.1f} {side:.1f} {side:.1f}"

@@ -18,6 +18,7 @@ pytestmark = [pytest.mark.django_db(transaction=True), pytest.mark.slow]
 
 PLOT_LOADED = "(img => img && img.complete && img.naturalWidth > 0)(document.querySelector('[data-plot]'))"
 PERSON = "Colin_Powell"  # many LFW photos: two to enroll, one for the door
+STRANGER = "George_W_Bush"
 
 
 @pytest.fixture(autouse=True)
@@ -97,6 +98,23 @@ def test_admin_sets_up_a_door_enrolls_a_person_and_tunes_the_threshold(
     page.wait_for_selector("#worker .badge.ok")  # the worker answered its ping
     screenshot(page, "05-dashboard")
 
+    # Review: "not Colin Powell" keeps that face from being let in as him the next time.
+    page.goto(f"/events/{answer['id']}/")
+    page.click("[data-not-person]")
+    assert "this is not Colin Powell" in page.inner_text(".messages")
+    assert page.locator("[data-review=not_person]").count() == 1
+    screenshot(page, "06-review")
+    again = post_snapshot(live_server.url, key, lfw(PERSON, 2))
+    assert again["decision"] == "unknown" and "marked 'not Colin Powell'" in again["reason"], again
+
+    # A stranger who comes twice is one group on the strangers page.
+    for n in (0, 1):
+        assert post_snapshot(live_server.url, key, lfw(STRANGER, n))["decision"] == "unknown"
+    page.click("nav >> text=Strangers")
+    group = page.locator("[data-stranger-group]")
+    assert group.count() == 1 and "Seen 2 times" in group.inner_text()
+    screenshot(page, "07-strangers")
+
     # Threshold: at the site's own threshold nothing changes; far stricter, the grant would not be.
     page.click("text=Sites & cameras")
     page.click("text=Threshold…")
@@ -107,7 +125,7 @@ def test_admin_sets_up_a_door_enrolls_a_person_and_tunes_the_threshold(
     page.wait_for_function(PLOT_LOADED)
     changed = page.locator("[data-whatif] tr.changed")
     assert changed.count() == 1 and "unknown" in changed.inner_text()
-    screenshot(page, "06-threshold-whatif")
+    screenshot(page, "08-threshold-whatif")
     page.click("text=Save 0.300 as the threshold")
     assert "changed from 1.007 to 0.300" in page.inner_text(".messages")
     assert admin.username in page.inner_text("main")  # the change is recorded with who made it
@@ -126,7 +144,7 @@ def test_an_operator_cannot_tune_and_an_auditor_cannot_delete(page, live_server,
     assert "Add a person" in page.goto("/people/").text()
     response = page.goto(f"/sites/{site.pk}/threshold/")
     assert response.status == 403 and "does not allow" in page.inner_text("main")
-    screenshot(page, "07-operator-refused")
+    screenshot(page, "09-operator-refused")
     page.context.clear_cookies()
 
     auditor = make_user(django_user_model, "auditor")
@@ -142,4 +160,4 @@ def test_an_operator_cannot_tune_and_an_auditor_cannot_delete(page, live_server,
         const r = await fetch(url, {method: 'POST', headers: {'X-CSRFToken': token}});
         return r.status; }""", f"/people/{person.pk}/delete/")
     assert status == 403 and Person.objects.filter(pk=person.pk).exists()
-    screenshot(page, "08-auditor-read-only")
+    screenshot(page, "10-auditor-read-only")

@@ -143,3 +143,12 @@ def test_refusal_is_none_for_an_allowed_person():
 def test_decide_does_not_touch_the_database():
     # pytest-django blocks database access in tests without the db fixture: reaching it would raise.
     decide([face(1, 0.5), face(None, None)], SITE, ANY_CAMERA, PEOPLE, NOW)
+
+
+def test_a_face_nearer_a_known_impostor_than_the_person_is_not_let_in_as_them():
+    marked = FaceInput(0.99, 100.0, 1, 0.5, 1.2, impostor_distance=0.3)
+    out = decide([marked], SITE, ANY_CAMERA, PEOPLE, NOW)
+    assert (out.decision, out.person_id) == ("unknown", None)
+    assert "marked 'not Alice' (0.300)" in out.reason and "own photos (0.500)" in out.reason
+    farther = FaceInput(0.99, 100.0, 1, 0.5, 1.2, impostor_distance=0.7)
+    assert decide([farther], SITE, ANY_CAMERA, PEOPLE, NOW).decision == "granted"
