@@ -17,7 +17,9 @@ CHROMIUM = os.environ.get("FACEACCESS_CHROMIUM") or shutil.which("chromium") or 
 SCREENSHOTS = Path(__file__).resolve().parents[2] / "out" / "screenshots"
 # Flags for a closed network: no background fetches, no sync, no component updates.
 FLAGS = ["--no-sandbox", "--disable-gpu", "--disable-quic", "--no-first-run", "--disable-background-networking",
-         "--disable-component-update", "--disable-sync", "--disable-dev-shm-usage"]
+         "--disable-component-update", "--disable-sync", "--disable-dev-shm-usage",
+         # A synthetic camera, allowed without a prompt: the webcam capture can be driven for real.
+         "--use-fake-device-for-media-stream", "--use-fake-ui-for-media-stream"]
 
 
 def _missing() -> str | None:

@@ -161,3 +161,22 @@ def test_an_operator_cannot_tune_and_an_auditor_cannot_delete(page, live_server,
         return r.status; }""", f"/people/{person.pk}/delete/")
     assert status == 403 and Person.objects.filter(pk=person.pk).exists()
     screenshot(page, "10-auditor-read-only")
+
+
+def test_webcam_capture_uploads_a_photo_and_shows_why_it_is_unusable(
+    page, live_server, celery_worker_process, django_user_model
+):
+    """Chromium's fake camera films a test pattern: the photo is taken, uploaded, processed by the real
+    engine, and the reason it cannot be enrolled shows next to it."""
+    from enrollment.models import Person
+
+    person = Person.objects.create(name="Grace")
+    operator = make_user(django_user_model, "operator")
+    log_in(page, operator.username, "pw-browser-1")
+    page.goto(f"/people/{person.pk}/")
+    page.click("[data-webcam-start]")
+    page.wait_for_function("document.querySelector('[data-webcam] video').videoWidth > 0")
+    page.click("[data-webcam-shoot]")
+    page.wait_for_selector("[data-status=no_face]", timeout=90_000)
+    assert "no face found in the photo" in page.inner_text("[data-photos]")
+    screenshot(page, "11-webcam-no-face")
