@@ -162,6 +162,15 @@ def test_an_operator_cannot_tune_and_an_auditor_cannot_delete(page, live_server,
     assert status == 403 and Person.objects.filter(pk=person.pk).exists()
     screenshot(page, "10-auditor-read-only")
 
+    # On a phone: every page fits the screen's width (tables scroll inside their panel).
+    page.set_viewport_size({"width": 390, "height": 844})
+    for url in ("/", "/people/", f"/people/{person.pk}/", "/events/", "/sites/", "/strangers/"):
+        page.goto(url)
+        overflow = page.evaluate("document.documentElement.scrollWidth - window.innerWidth")
+        assert overflow <= 0, (url, overflow)
+    page.goto("/people/")
+    screenshot(page, "12-phone-people")
+
 
 def test_webcam_capture_uploads_a_photo_and_shows_why_it_is_unusable(
     page, live_server, celery_worker_process, django_user_model
