@@ -122,7 +122,7 @@ def nms(boxes: torch.Tensor, scores: torch.Tensor, iou_threshold: float) -> torc
 def merge_detections(
     parts: Sequence[Detections], iou_threshold: float, max_detections: int | None = None
 ) -> Detections:
-    """Union of detections of one image (from several passes or tiles, all in the same pixels), with
+    """Union of detections of one image (from several passes, all in the same pixels), with
     non-maximum suppression across them: the same face seen twice keeps its highest-scoring box.
     Sorted by score; a single part is returned unchanged."""
     parts = [p for p in parts if len(p)]
@@ -185,8 +185,8 @@ class RetinaFaceDetector:
     ``policy`` (a :class:`DetectionPolicy`, a preset name such as ``"small_faces"``,
     or None for :data:`STANDARD`) sets the default for ``detect``; each call may
     pass its own. A policy with ``min_face_px`` adds a high-resolution pass for
-    images larger than ``max_side``, merged with the ordinary one by NMS (see
-    :mod:`.detection_policy`); the standard policy is the single pass above.
+    images larger than ``max_side``, merged with the ordinary one by :func:`merge_passes`
+    (see :mod:`.detection_policy`); the standard policy is the single pass above.
 
     ``model`` is never modified (mode, device, dtype): inference runs on a private
     copy with BatchNorm folded into the convs, in channels_last layout on
