@@ -79,6 +79,13 @@ class Site(models.Model):
         default=0.9, validators=[MinValueValidator(0.0), MaxValueValidator(1.0)],
         help_text="Less confident detections are ignored (0..1).",
     )
+    detection_policy = models.CharField(
+        max_length=20, choices=[("standard", "standard: faces of 80 px and more at full HD"),
+                                ("small_faces", "small faces: 32 px and more at any size (slower on large images)")],
+        default="standard",
+        help_text="How hard to look for small, distant faces in large snapshots; a door where people stand close "
+        "needs no more than standard. MODELS.md has the measured recall and cost.",
+    )
     # Who may enter; ``person.sites`` is the other side.
     people = models.ManyToManyField(
         "enrollment.Person", through="AccessGrant", related_name="sites", blank=True

@@ -72,7 +72,7 @@ def process_snapshot(event_id: int) -> str:
             mark_failed(AccessEvent, event_id, f"bad image: {exc}", processed_at=timezone.now())
             return "failed"
         pipeline = get_pipeline()
-        faces = pipeline.faces([image], embed=True)[0]
+        faces = pipeline.faces([image], embed=True, detection=event.site.detection_policy)[0]
         matches = gallery.identify([f.embedding for f in faces], pipeline.embedder_name, pipeline.embedder_version)
         site = site_rules(event.site)
         inputs = [

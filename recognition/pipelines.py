@@ -27,7 +27,8 @@ class FacePipeline(Protocol):
     embedder_version: str
 
     def faces(
-        self, images: Sequence[np.ndarray], embed: bool = True, return_crops: bool = False, flip_tta: bool = False
+        self, images: Sequence[np.ndarray], embed: bool = True, return_crops: bool = False, flip_tta: bool = False,
+        detection: Any = None,
     ) -> list[list[Any]]: ...
 
 

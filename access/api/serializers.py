@@ -19,7 +19,7 @@ class SiteSerializer(serializers.ModelSerializer):
         model = Site
         fields = [
             "id", "url", "name", "timezone", "match_threshold", "min_face_px", "min_detection_score",
-            "created_at", "updated_at",
+            "detection_policy", "created_at", "updated_at",
         ]
         read_only_fields = ["created_at", "updated_at"]
 

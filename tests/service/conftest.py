@@ -92,12 +92,15 @@ class FakePipeline:
     faces_by_color: dict = field(default_factory=dict)
     calls: int = 0
     error: Exception | None = None
+    detections: list = field(default_factory=list)  # the detection policy of each call
 
     def register(self, color: tuple[int, int, int], faces: list) -> bytes:
         self.faces_by_color[tuple(color)] = faces
         return image_bytes(color)
 
-    def faces(self, images, embed: bool = True, return_crops: bool = False, flip_tta: bool = False):
+    def faces(self, images, embed: bool = True, return_crops: bool = False, flip_tta: bool = False,
+              detection=None):
+        self.detections.append(detection)
         self.calls += 1
         if self.error is not None:
             raise self.error

@@ -161,3 +161,11 @@ def test_a_replay_of_the_stored_faces_gives_the_live_decision(fake_pipeline, sit
     stricter = decisions.SiteRules(site.pk, 0.5, site.min_face_px, site.min_detection_score)
     assert decisions.decide(inputs, stricter, processing.camera_rules(camera.camera), people,
                             event.received_at).decision == "unknown"
+
+
+def test_the_sites_detection_policy_reaches_the_engine(fake_pipeline, site, camera, alice):
+    post(camera, fake_pipeline.register((70, 70, 70), [fake_face(unit(1))]))
+    site.detection_policy = "small_faces"
+    site.save()
+    post(camera, fake_pipeline.register((71, 71, 71), [fake_face(unit(1))]))
+    assert fake_pipeline.detections[-2:] == ["standard", "small_faces"]
