@@ -40,7 +40,8 @@ def _pipeline(args):
     from .pipeline import Pipeline
 
     t0 = time.perf_counter()
-    pipe = Pipeline.load(embedder=getattr(args, "model", None), device=getattr(args, "device", None))
+    pipe = Pipeline.load(embedder=getattr(args, "model", None), device=getattr(args, "device", None),
+                         detection=getattr(args, "detection", None))
     if not getattr(args, "json", False):
         print(
             f"# {pipe.embedder_name} {pipe.embedder_version} on {pipe.device} "
@@ -227,6 +228,9 @@ def build_parser() -> argparse.ArgumentParser:
                            "output (default: %(default)s)")
         p.add_argument("--device", help="cpu, cuda, cuda:1 ... (default: cuda when available)")
         p.add_argument("--max-pixels", type=int, default=DEFAULT_MAX_PIXELS, help="refuse larger images")
+        p.add_argument("--detection", choices=["standard", "small_faces"], default="standard",
+                       help="small_faces: a second pass at full resolution finds faces of 32 px and more in large "
+                       "images (slower on them; MODELS.md has the figures)")
         return p
 
     p = sub.add_parser("fetch-weights", help="download, verify and convert the pretrained weights")
