@@ -86,6 +86,13 @@ class Site(models.Model):
         help_text="How hard to look for small, distant faces in large snapshots; a door where people stand close "
         "needs no more than standard. MODELS.md has the measured recall and cost.",
     )
+    # Retention of door snapshots (the events themselves stay): strangers' faces briefly, recognised ones longer.
+    retain_unknown_days = models.PositiveIntegerField(
+        default=7, help_text="Days to keep snapshots (and face embeddings) of events with no recognised person."
+    )
+    retain_known_days = models.PositiveIntegerField(
+        default=90, help_text="Days to keep snapshots (and face embeddings) of events with a recognised person."
+    )
     # Who may enter; ``person.sites`` is the other side.
     people = models.ManyToManyField(
         "enrollment.Person", through="AccessGrant", related_name="sites", blank=True

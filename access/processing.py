@@ -19,15 +19,18 @@ from recognition.pipelines import FacePipeline, get_pipeline, read_image
 from . import decisions
 from .impostors import impostor_distance
 from .models import AccessEvent, AccessEventFace, Camera, Site
+from .naming import person_token
 
 log = logging.getLogger(__name__)
 
 
-def person_facts(person_ids: set[int]) -> dict[int, decisions.PersonFacts]:
+def person_facts(person_ids: set[int], names: bool = False) -> dict[int, decisions.PersonFacts]:
+    """What the decision needs to know of these people. Their names are tokens (rendered when read, see
+    access.naming) unless ``names``: reasons stored in the log must not name anybody."""
     people = Person.objects.filter(pk__in=person_ids).prefetch_related("grants")
     return {
         p.pk: decisions.PersonFacts(
-            p.pk, p.name, p.active, p.valid_from, p.valid_until,
+            p.pk, p.name if names else person_token(p.pk), p.active, p.valid_from, p.valid_until,
             tuple(decisions.Grant(g.site_id, g.valid_from, g.valid_until) for g in p.grants.all()),
         )
         for p in people

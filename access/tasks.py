@@ -18,3 +18,12 @@ class SnapshotTask(RowTask):
 @shared_task(base=SnapshotTask, **TASK_OPTIONS)
 def process_snapshot(event_id: int) -> str:
     return processing.process_snapshot(event_id)
+
+
+@shared_task(name="access.tasks.apply_retention")
+def apply_retention() -> dict[str, int]:
+    """Daily (Celery beat): delete door snapshots past each site's retention windows."""
+    from .retention import apply_retention as run
+
+    report = run()
+    return {site: counts["snapshots"] for site, counts in report.sites.items()}

@@ -131,7 +131,7 @@ def what_if(site: Site, candidate: float, last: int = 100) -> WhatIf:
                   .select_related("camera", "person").order_by("-received_at", "-id")[:last])
     inputs = {e.pk: recorded_faces(e) for e in events}
     people = person_facts({f.nearest_person_id for faces in inputs.values() for f in faces
-                           if f.nearest_person_id is not None})
+                           if f.nearest_person_id is not None}, names=True)
     names = {pk: p.name for pk, p in people.items()}
     out = WhatIf(len(events))
     for e in events:

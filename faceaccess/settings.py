@@ -194,8 +194,14 @@ CELERY_TASK_DEFAULT_QUEUE = "celery"
 # Tasks that run the vision engine go to the "gpu" queue that the engine workers consume; the
 # first matching pattern wins, so a non-engine task (e.g. a webhook) gets its own entry above these.
 CELERY_TASK_ROUTES = {
+    "access.tasks.apply_retention": {"queue": "celery"},
     "enrollment.tasks.*": {"queue": "gpu"},
     "access.tasks.*": {"queue": "gpu"},
+}
+# Periodic jobs (Celery beat; `make run` runs it inside the worker).
+CELERY_BEAT_SCHEDULE = {
+    "retention": {"task": "access.tasks.apply_retention", "schedule": env_float("FACEACCESS_RETENTION_EVERY_S",
+                                                                                 6 * 3600.0)},
 }
 CELERY_TASK_ALWAYS_EAGER = env_bool("FACEACCESS_CELERY_EAGER", False)
 # Extra task modules for the worker to import (the test suite adds probes this way).

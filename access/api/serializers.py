@@ -5,6 +5,7 @@ from __future__ import annotations
 from django.core.exceptions import ValidationError as DjangoValidationError
 from rest_framework import serializers
 
+from access import naming
 from access.models import AccessEvent, AccessEventFace, Camera, Site
 from enrollment.api.serializers import PersonSerializer
 from enrollment.models import Person
@@ -88,6 +89,16 @@ class AccessEventSerializer(serializers.ModelSerializer):
             "idempotency_key", "faces",
         ]
         read_only_fields = fields
+
+    def to_representation(self, instance: AccessEvent) -> dict:
+        """Reasons are stored with person tokens; names are filled in now (an erased person stays unnamed)."""
+        data = super().to_representation(instance)
+        texts = [data["reason"], *(f["reason"] for f in data["faces"])]
+        names = naming.names_for(texts)
+        data["reason"] = naming.render(data["reason"], names)
+        for face in data["faces"]:
+            face["reason"] = naming.render(face["reason"], names)
+        return data
 
 
 class EventAcceptedSerializer(serializers.Serializer):

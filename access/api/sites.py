@@ -8,6 +8,7 @@ from rest_framework import status, viewsets
 from rest_framework.decorators import action
 from rest_framework.response import Response
 
+from access.erasure import erase_person
 from access.models import Camera, Site
 from enrollment.api import views as people
 from faceaccess.api.base import AdminAPIMixin
@@ -55,9 +56,15 @@ class CameraViewSet(AdminAPIMixin, viewsets.ModelViewSet):
 
 
 class PersonViewSet(people.PersonViewSet):
-    """People (enrollment's view) plus the sites each may enter; ``?site=<id>`` lists a site's people."""
+    """People (enrollment's view) plus the sites each may enter; ``?site=<id>`` lists a site's people.
+
+    ``DELETE`` erases the person (photos, embeddings, audit entries; the log keeps its events without their
+    name); ``DELETE ?with_history=true`` also removes the snapshots in which they were recognised."""
 
     serializer_class = PersonWithSitesSerializer
+
+    def perform_destroy(self, instance) -> None:
+        erase_person(instance, with_history=self.request.query_params.get("with_history") in ("1", "true"))
 
     def get_queryset(self):
         queryset = super().get_queryset().prefetch_related("sites")

@@ -9,6 +9,7 @@ from django.http import FileResponse, Http404, StreamingHttpResponse
 from django.shortcuts import get_object_or_404, render
 from django.utils import timezone
 
+from access import naming
 from access.filters import EventFilter
 from access.models import AccessEvent
 from enrollment.models import Person
@@ -57,7 +58,7 @@ def event_csv(request):
                 e.pk, timezone.localtime(e.received_at).isoformat(), e.site.name if e.site else "",
                 e.camera.name if e.camera else "", e.status, e.decision, e.person.name if e.person else "",
                 f"{e.best_distance:.4f}" if e.best_distance is not None else "",
-                f"{e.threshold:.4f}" if e.threshold is not None else "", e.reason,
+                f"{e.threshold:.4f}" if e.threshold is not None else "", naming.render(e.reason),
                 f"{e.latency_ms:.0f}" if e.latency_ms is not None else "",
             ])
 

@@ -9,6 +9,7 @@ from django.http import FileResponse, Http404, JsonResponse
 from django.shortcuts import get_object_or_404, redirect, render
 from django.views.decorators.http import require_POST
 
+from access.erasure import erase_person
 from access.models import Site, default_match_threshold
 from enrollment import gallery
 from enrollment.faces import create_face_image
@@ -79,9 +80,10 @@ def person_delete(request, pk: int):
     counts = {"photos": person.face_images.count(), "embeddings": person.embeddings.count()}
     if request.method == "POST":
         name = person.name
-        person.delete()
-        messages.success(request, f"{name} deleted: {counts['photos']} photos and {counts['embeddings']} "
-                                  "embeddings erased.")
+        erased = erase_person(person, with_history=request.POST.get("with_history") == "on")
+        history = f" and {erased['snapshots']} door snapshots" if request.POST.get("with_history") == "on" else ""
+        messages.success(request, f"{name} erased: {erased['photos']} photos, {erased['embeddings']} embeddings"
+                                  f"{history}. The access log keeps its events without the name.")
         return redirect("console:people")
     return render(request, "console/person_delete.html", {"person": person, **counts})
 

@@ -23,3 +23,11 @@ def face_viewbox(face, margin: float = 0.25) -> str:
     side = max(w, h) * (1 + 2 * float(margin))
     cx, cy = (x1 + x2) / 2, (y1 + y2) / 2
     return f"{cx - side / 2:.1f} {cy - side / 2:.1f} {side:.1f} {side:.1f}"
+
+
+@register.filter
+def names(text: str) -> str:
+    """A stored reason with its person tokens rendered (see access.naming)."""
+    from access.naming import render
+
+    return render(text)
