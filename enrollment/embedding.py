@@ -1,8 +1,11 @@
-"""Turn an uploaded face image into exactly one embedding (worker side).
+"""Turn an uploaded face image into exactly one embedding (worker side), and let a person choose the face.
 
-A photo with one usable face (at or over the enrollment minimums) becomes one
-FaceEmbedding of the model that made it; zero or several usable faces end in
-``no_face`` / ``several_faces`` with a reason a person can act on.
+A photo with one usable face (at or over the enrollment minimums) becomes one FaceEmbedding of the
+model that made it. With several usable faces the dominant one (:mod:`enrollment.dominant`) is
+enrolled; when none dominates the photo ends ``several_faces``. Zero usable faces end ``no_face``.
+Every face found is kept on the row (``FaceImage.candidates``, with its embedding), so that
+:func:`choose_face` can enroll the face a person picks without the engine; a person's choice also
+survives a later re-embedding (the face with the same box is taken again).
 """
 
 from __future__ import annotations
@@ -21,6 +24,7 @@ from faceaccess.files import delete_file_on_commit
 from faceaccess.jobs import mark_failed
 from recognition.pipelines import FacePipeline, current_embedder_name, get_pipeline, read_image
 
+from .dominant import box_iou, dominant_face
 from .models import FaceEmbedding, FaceImage, crop_upload_to
 
 log = logging.getLogger(__name__)
@@ -67,17 +71,27 @@ def embed_face_image(face_image_id: int, embedder: str | None = None) -> str:
             return _finish(face_image, is_current, Status.FAILED, f"bad image: {exc}")
         faces = pipeline.faces([image], embed=True, return_crops=True)[0]
         min_px, min_score = enroll_minimums()
-        usable = [f for f in faces if _unusable_reason(f, min_px, min_score) is None]
-        fields = {"width": int(image.shape[1]), "height": int(image.shape[0]), "faces_found": len(faces)}
+        why_not = [_unusable_reason(f, min_px, min_score) for f in faces]
+        usable = [i for i, why in enumerate(why_not) if why is None]
+        # Embeddings are kept only where a person may choose (several usable faces): no bystander's otherwise.
+        keep = len(usable) > 1
+        candidates = [_candidate(i, f, why, pipeline, keep and why is None)
+                      for i, (f, why) in enumerate(zip(faces, why_not, strict=True))]
+        fields = {"width": int(image.shape[1]), "height": int(image.shape[0]), "faces_found": len(faces),
+                  "candidates": candidates}
         if not faces:
             return _finish(face_image, is_current, Status.NO_FACE, "no face found in the photo", **fields)
         if not usable:
-            why = "; ".join(_unusable_reason(f, min_px, min_score) for f in faces)
+            why = "; ".join(why_not)
             return _finish(face_image, is_current, Status.NO_FACE, f"no usable face: {why}", **fields)
-        if len(usable) > 1:
-            reason = f"{len(usable)} usable faces found; upload a photo showing only this person"
+        index, why, chosen_by = _pick(face_image, faces, usable, fields["width"], fields["height"])
+        if index is None:
+            reason = (f"{len(usable)} usable faces found and none dominates ({why}); choose one with "
+                      f'POST /api/v1/faces/{face_image.pk}/choose/ {{"face": <index>}} '
+                      "or upload a photo showing only this person")
             return _finish(face_image, is_current, Status.SEVERAL_FACES, reason, **fields)
-        return _enroll(face_image, usable[0], pipeline, is_current, fields)
+        fields.update(chosen_face=index, choice_reason=why, chosen_by=chosen_by)
+        return _enroll(face_image, faces[index], pipeline, is_current, fields)
     except Exception as exc:
         log.exception("face image %s failed", face_image_id)
         if is_current:  # a failed re-embed with another model leaves the image's status alone
@@ -85,8 +99,44 @@ def embed_face_image(face_image_id: int, embedder: str | None = None) -> str:
         raise
 
 
+def _candidate(index: int, face: Any, unusable: str | None, pipeline: FacePipeline, with_embedding: bool
+               ) -> dict[str, Any]:
+    """One detected face as stored in ``FaceImage.candidates`` (JSON)."""
+    return {
+        "index": index,
+        **FaceImage.fields_of(face),
+        "usable": unusable is None,
+        "unusable_reason": unusable or "",
+        "model_name": pipeline.embedder_name,
+        "model_version": pipeline.embedder_version,
+        "embedding": [float(v) for v in face.embedding] if with_embedding and face.embedding is not None else None,
+    }
+
+
+def _pick(face_image: FaceImage, faces: list[Any], usable: list[int], width: int, height: int
+          ) -> tuple[int | None, str, str]:
+    """The face to enroll (None: none dominates), why, and who chose it ("" for the worker's rule).
+
+    A face a person chose before is taken again when one usable face has nearly the same box (IoU >= 0.5:
+    detection does not depend on the embedder, so a re-embed finds the same boxes)."""
+    previous = face_image.candidates or []
+    if face_image.chosen_by and face_image.chosen_face is not None and face_image.chosen_face < len(previous):
+        box = previous[face_image.chosen_face]["box"]
+        overlap = {i: box_iou(box, [float(v) for v in faces[i].box]) for i in usable}
+        best = max(overlap, key=overlap.get)
+        if overlap[best] >= 0.5:
+            return best, face_image.choice_reason, face_image.chosen_by
+    if len(usable) == 1:
+        if len(faces) == 1:
+            return usable[0], "the only face", ""
+        return usable[0], f"the only usable face of {len(faces)}", ""
+    choice = dominant_face([[float(v) for v in faces[i].box] for i in usable], width, height)
+    return (None if choice.index is None else usable[choice.index]), choice.reason, ""
+
+
 def _finish(face_image: FaceImage, is_current: bool, status: str, reason: str, **fields: Any) -> str:
     if is_current:
+        fields = {"candidates": [], **fields, "chosen_face": None, "choice_reason": "", "chosen_by": ""}
         with transaction.atomic():
             FaceImage.objects.filter(pk=face_image.pk).update(
                 status=status, reason=reason, processed_at=timezone.now(), **fields
@@ -137,6 +187,69 @@ def _enroll(face_image: FaceImage, face: Any, pipeline: FacePipeline, is_current
 
 class _Gone(Exception):
     """The face image was deleted while the worker was embedding it."""
+
+
+class ChoiceError(Exception):
+    """Why a face cannot be chosen: a stable code, words a person can act on, an HTTP status."""
+
+    def __init__(self, code: str, detail: str, status: int = 400):
+        super().__init__(detail)
+        self.code, self.detail, self.status = code, detail, status
+
+
+def choose_face(face_image_id: int, index: int, chosen_by: str) -> FaceImage:
+    """Enroll face ``index`` of a photo with several usable faces, as ``chosen_by`` picked it.
+
+    Needs no engine: the face's embedding was stored by the worker (``candidates``). It replaces every
+    embedding of the photo (those of another model were of the face taken before and are dropped; a
+    re-embed with that model takes the chosen face). The aligned crop of the face taken before is deleted;
+    the chosen face gets one at the next re-embed (the worker makes crops).
+    """
+    with transaction.atomic():
+        image = FaceImage.objects.select_for_update().filter(pk=face_image_id).first()
+        if image is None:
+            raise ChoiceError("not_found", "no such face image", 404)
+        candidates = image.candidates or []
+        usable = sum(1 for c in candidates if c.get("usable"))
+        if image.status == Status.SEVERAL_FACES and not candidates:
+            raise ChoiceError("faces_outdated", "this photo was processed before its faces were kept: re-embed it "
+                                                "(manage.py reembed), then choose", 409)
+        if image.status not in (Status.SEVERAL_FACES, Status.ENROLLED) or usable < 2:
+            raise ChoiceError(
+                "not_several_faces",
+                f"this photo is {image.status} with {usable} usable face{'s' if usable != 1 else ''}: "
+                "a face can be chosen only in a photo with several usable faces",
+            )
+        if not 0 <= index < len(candidates):
+            raise ChoiceError("bad_face_index",
+                              f"no face {index}: this photo's faces are numbered 0 to {len(candidates) - 1}")
+        face = candidates[index]
+        if not face.get("usable") or not face.get("embedding"):
+            raise ChoiceError("face_unusable", f"face {index} cannot be enrolled: {face.get('unusable_reason')}")
+        current = current_embedder_name()
+        if face["model_name"] != current:
+            raise ChoiceError(
+                "faces_outdated",
+                f"this photo's faces were embedded with {face['model_name']}, the current model is {current}: "
+                "re-embed the photo, then choose",
+                409,
+            )
+        FaceEmbedding.objects.filter(face_image=image).delete()
+        FaceEmbedding.objects.create(
+            person_id=image.person_id, face_image=image, embedding=face["embedding"],
+            model_name=face["model_name"], model_version=face["model_version"],
+        )
+        for name in ("box", "landmarks", "score", "size_px", "sharpness", "yaw", "roll"):
+            setattr(image, name, face[name])
+        delete_file_on_commit(image.crop)
+        image.crop.name = ""
+        image.status = Status.ENROLLED
+        image.reason = ""
+        image.chosen_face = index
+        image.choice_reason = f"chosen by {chosen_by}"[:200]
+        image.chosen_by = chosen_by[:150]
+        image.save()
+    return image
 
 
 def reembed_all(embedder: str | None = None, progress: Any = None) -> dict[str, int]:

@@ -56,7 +56,12 @@ def crop_upload_to(instance: FaceImage, filename: str) -> str:
 
 
 class FaceImage(DetectedFace):
-    """An enrollment photo; once processed, its one usable face (the DetectedFace fields) and embeddings."""
+    """An enrollment photo; once processed, the face enrolled from it (the DetectedFace fields), every face
+    found (``candidates``) and its embeddings.
+
+    A photo with several usable faces enrolls the dominant one (:mod:`enrollment.dominant`); when none
+    dominates it stays ``several_faces`` until a person chooses one (``POST /api/v1/faces/<id>/choose/``).
+    """
 
     class Status(models.TextChoices):
         PENDING = "pending"
@@ -76,6 +81,20 @@ class FaceImage(DetectedFace):
     status = models.CharField(max_length=20, choices=Status.choices, default=Status.PENDING, db_index=True)
     reason = models.TextField(blank=True, help_text="Why the image is not enrolled, in words.")
     faces_found = models.PositiveIntegerField(null=True, blank=True)
+    # Every face the current model's worker run found, in the detector's order (the index a person picks
+    # by): box, landmarks, score, size_px, usable (at or over the enrollment minimums), the model name and
+    # version and, when the photo has several usable faces, each usable one's 128-d embedding, so that
+    # choosing a face needs no engine (otherwise null: no bystander's embedding is kept for nothing).
+    candidates = models.JSONField(default=list, blank=True)
+    chosen_face = models.PositiveSmallIntegerField(
+        null=True, blank=True, help_text="Index in candidates of the enrolled face."
+    )
+    choice_reason = models.CharField(
+        max_length=200, blank=True, help_text="Why that face: the dominant-face rule's words, or who chose it."
+    )
+    chosen_by = models.CharField(
+        max_length=150, blank=True, help_text="The user who chose the face (empty: chosen by the worker)."
+    )
     uploaded_at = models.DateTimeField(auto_now_add=True)
     processed_at = models.DateTimeField(null=True, blank=True)
 

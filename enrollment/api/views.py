@@ -10,12 +10,14 @@ from rest_framework.parsers import FormParser, JSONParser, MultiPartParser
 from rest_framework.response import Response
 from rest_framework.reverse import reverse
 
+from enrollment.embedding import ChoiceError, choose_face
 from enrollment.faces import create_face_image
 from enrollment.models import FaceImage, Person
 from faceaccess.api.base import AdminAPIMixin
+from faceaccess.api.errors import ApiError
 from faceaccess.api.uploads import read_image_upload
 
-from .serializers import FaceImageSerializer, PersonSerializer
+from .serializers import ChooseFaceSerializer, FaceImageSerializer, PersonSerializer
 
 
 class PersonViewSet(AdminAPIMixin, viewsets.ModelViewSet):
@@ -73,3 +75,29 @@ class FaceImageViewSet(
         if params.get("status") in FaceImage.Status.values:
             queryset = queryset.filter(status=params["status"])
         return queryset
+
+    @extend_schema(
+        summary="Enroll one face of a photo with several faces",
+        description=(
+            "For a photo with several usable faces (``several_faces``, or ``enrolled`` with the dominant one "
+            "taken by the worker): enroll face ``face`` (an index in the photo's ``faces``) instead. The "
+            "stored embedding of that face replaces the photo's embeddings; no engine is needed."
+        ),
+        request=ChooseFaceSerializer,
+        responses={
+            200: OpenApiResponse(FaceImageSerializer, description="Enrolled with the chosen face."),
+            400: OpenApiResponse(description="not_several_faces, bad_face_index, face_unusable or invalid."),
+            409: OpenApiResponse(description="faces_outdated: found with another model than the current one."),
+        },
+    )
+    @action(detail=True, methods=["post"], url_path="choose", url_name="choose",
+            parser_classes=[JSONParser, FormParser, MultiPartParser])
+    def choose(self, request, pk=None):
+        face_image = self.get_object()
+        body = ChooseFaceSerializer(data=request.data)
+        body.is_valid(raise_exception=True)
+        try:
+            face_image = choose_face(face_image.pk, body.validated_data["face"], request.user.get_username())
+        except ChoiceError as exc:
+            raise ApiError(exc.code, exc.detail, exc.status) from None
+        return Response(FaceImageSerializer(face_image, context={"request": request}).data)

@@ -69,10 +69,34 @@ class Command(BaseCommand):
 
     def _summary(self, ids: list[int]) -> None:
         counts: dict[str, int] = {}
+        several, dominant = [], 0
         for face in FaceImage.objects.filter(pk__in=ids).select_related("person"):
             counts[face.status] = counts.get(face.status, 0) + 1
-            if face.status not in ("enrolled", "pending", "processing"):
+            usable = [c for c in face.candidates or [] if c.get("usable")]
+            if face.status == "several_faces":
+                several.append(face.pk)
+                where = "; ".join(f"face {c['index']}: {c['size_px']:.0f} px centred at "
+                                  f"({(c['box'][0] + c['box'][2]) / 2:.0f}, {(c['box'][1] + c['box'][3]) / 2:.0f})"
+                                  for c in usable)
+                self.stderr.write(f"{face.person.name} / {face.original_name}: several_faces (image {face.pk}, "
+                                  f"{face.width}x{face.height}): {where}")
+            elif face.status not in ("enrolled", "pending", "processing"):
                 self.stderr.write(f"{face.person.name} / {face.original_name}: {face.status}: {face.reason}")
+            elif face.status == "enrolled" and len(usable) > 1:
+                dominant += 1
+                self.stdout.write(f"{face.person.name} / {face.original_name}: enrolled face {face.chosen_face} of "
+                                  f"{len(usable)} (image {face.pk}): {face.choice_reason}")
         people = Person.objects.filter(face_images__pk__in=ids).distinct().count()
         summary = ", ".join(f"{k} {v}" for k, v in sorted(counts.items()))
         self.stdout.write(f"{len(ids)} images of {people} people: {summary or 'nothing stored'}")
+        if dominant:
+            self.stdout.write(f"{dominant} of the enrolled photos show several faces; the dominant one was taken "
+                              "(listed above). To take another one: "
+                              "POST /api/v1/faces/<image>/choose/ {\"face\": <index>}.")
+        if several:
+            self.stdout.write(
+                f"{len(several)} photo{'s show' if len(several) != 1 else ' shows'} several faces and none dominates "
+                f"(images {', '.join(map(str, several))}). See each face with GET /api/v1/faces/<image>/ (\"faces\": "
+                "index, box, size) and enroll one with POST /api/v1/faces/<image>/choose/ {\"face\": <index>}, "
+                "or upload a photo showing only that person."
+            )
