@@ -21,22 +21,30 @@ from .models import AccessEvent, Camera, snapshot_upload_to
 log = logging.getLogger(__name__)
 
 
-def enqueue_snapshot(event_id: int) -> None:
-    """Queue the snapshot; if the broker refuses, the event ends ``failed`` with ``enqueue_failed`` set.
+def enqueue_snapshot(event_id: int, event: AccessEvent | None = None) -> bool:
+    """Queue the snapshot; if the broker refuses, the event ends ``failed`` with ``enqueue_failed`` set (also on
+    ``event``, the caller's copy, when given) and False is returned.
 
-    Not :meth:`faceaccess.jobs.RowTask.enqueue`: that one marks the row failed like any other failure, and
-    an idempotent retry must tell "never queued" (queue it again) from "failed in the worker" (final).
+    One try, bounded by FACEACCESS_BROKER_TIMEOUT (the Celery settings): a frozen broker costs the request about
+    that long, not the whole ``?wait``. Not :meth:`faceaccess.jobs.RowTask.enqueue`: that one marks the row failed
+    like any other failure, and an idempotent retry must tell "never queued" (queue it again) from "failed in the
+    worker" (final).
     """
     from .tasks import process_snapshot
 
     try:
         process_snapshot.delay(event_id)
+        return True
     except Exception as exc:
-        log.exception("could not queue snapshot %s", event_id)
-        AccessEvent.objects.filter(pk=event_id, status=AccessEvent.Status.PENDING).update(
-            status=AccessEvent.Status.FAILED, reason=f"could not queue the snapshot: {exc}"[:MAX_REASON],
-            processed_at=timezone.now(), enqueue_failed=True,
-        )
+        log.warning("could not queue snapshot %s: %s: %s", event_id, type(exc).__name__, exc)
+        reason = f"could not queue the snapshot: {exc}"[:MAX_REASON]
+        fields = dict(status=AccessEvent.Status.FAILED, reason=reason, processed_at=timezone.now(),
+                      enqueue_failed=True)
+        AccessEvent.objects.filter(pk=event_id, status=AccessEvent.Status.PENDING).update(**fields)
+        if event is not None:
+            for name, value in fields.items():
+                setattr(event, name, value)
+        return False
 
 
 def requeue_if_never_queued(event: AccessEvent) -> AccessEvent:
@@ -71,7 +79,7 @@ def create_event(
     def save_row(name: str) -> AccessEvent:
         event.snapshot.name = name
         event.save()
-        transaction.on_commit(lambda: enqueue_snapshot(event.pk))
+        transaction.on_commit(lambda: enqueue_snapshot(event.pk, event))
         return event
 
     try:

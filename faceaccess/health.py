@@ -18,9 +18,7 @@ def healthz(request: HttpRequest) -> JsonResponse:
     except Exception as exc:  # any failure means "not ready"; the reason is reported, not raised
         checks["database"] = f"error: {exc.__class__.__name__}"
     try:
-        import redis
-
-        client = redis.Redis.from_url(settings.REDIS_URL, socket_timeout=1, socket_connect_timeout=1)
+        client = redis_client()
         client.ping()
         client.close()
         checks["broker"] = "ok"
@@ -30,12 +28,22 @@ def healthz(request: HttpRequest) -> JsonResponse:
     return JsonResponse({"status": "ok" if ok else "degraded", **checks}, status=200 if ok else 503)
 
 
+def redis_client():
+    """A client of the broker's Redis for one-off checks: each command gives up after FACEACCESS_BROKER_TIMEOUT
+    seconds, once (redis-py would otherwise retry a timed-out command up to 10 times)."""
+    import redis
+    from redis.backoff import NoBackoff
+    from redis.retry import Retry
+
+    timeout = settings.FACEACCESS_BROKER_TIMEOUT
+    return redis.Redis.from_url(settings.REDIS_URL, socket_timeout=timeout, socket_connect_timeout=timeout,
+                                retry=Retry(NoBackoff(), 0))
+
+
 def queue_lengths(queues: tuple[str, ...] = ("gpu", "celery")) -> dict[str, int] | None:
     """Messages waiting in each Celery queue (Redis lists), or None when the broker does not answer."""
-    import redis
-
     try:
-        client = redis.Redis.from_url(settings.REDIS_URL, socket_timeout=1, socket_connect_timeout=1)
+        client = redis_client()
         with client.pipeline() as pipe:
             for name in queues:
                 pipe.llen(name)

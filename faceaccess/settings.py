@@ -37,6 +37,7 @@ INSTALLED_APPS = [
     "django_filters",  # the access log's filters (one FilterSet for the console and the API)
     "django_htmx",  # ships htmx as a static file: the console's live parts, no CDN, no build step
     "auditlog",  # who changed what, when, from what to what (thresholds, people, cameras, grants)
+    "axes",  # failed logins counted per IP and per username, locked out with back-off (console, admin, token)
     # The three layers, each importing only those below it: access -> enrollment -> recognition.
     "recognition",
     "enrollment",
@@ -56,6 +57,14 @@ MIDDLEWARE = [
     "django.middleware.clickjacking.XFrameOptionsMiddleware",
     "django_htmx.middleware.HtmxMiddleware",
     "auditlog.middleware.AuditlogMiddleware",
+    # Last, as django-axes asks: turns a login that axes locked out into a 429 with Retry-After.
+    "axes.middleware.AxesMiddleware",
+]
+
+# django-axes first: a locked-out client is refused before ModelBackend hashes the password it sent.
+AUTHENTICATION_BACKENDS = [
+    "faceaccess.api.auth.LockoutBackend",
+    "django.contrib.auth.backends.ModelBackend",
 ]
 
 ROOT_URLCONF = "faceaccess.urls"
@@ -184,9 +193,23 @@ CELERY_WORKER_PREFETCH_MULTIPLIER = 1
 CELERY_WORKER_PROC_ALIVE_TIMEOUT = env_float("FACEACCESS_WORKER_START_TIMEOUT", 120.0)
 CELERY_TASK_SOFT_TIME_LIMIT = env_int("FACEACCESS_TASK_SOFT_TIME_LIMIT", 120)
 CELERY_TASK_TIME_LIMIT = env_int("FACEACCESS_TASK_TIME_LIMIT", 180)
-# Redis redelivers a message whose worker vanished (kill -9, power loss) after this many seconds;
-# it must exceed the hard time limit or a slow task would run twice.
-CELERY_BROKER_TRANSPORT_OPTIONS = {"visibility_timeout": env_int("FACEACCESS_VISIBILITY_TIMEOUT", 600)}
+# Every call to the broker (connect, publish, a control ping) gives up after FACEACCESS_BROKER_TIMEOUT seconds
+# instead of waiting forever on a frozen Redis: a request that cannot queue its job answers 503 quickly.
+FACEACCESS_BROKER_TIMEOUT = env_float("FACEACCESS_BROKER_TIMEOUT", 1.0)
+# Retry-After (seconds) of that 503.
+FACEACCESS_BROKER_RETRY_AFTER = env_int("FACEACCESS_BROKER_RETRY_AFTER", 5)
+CELERY_BROKER_TRANSPORT_OPTIONS = {
+    # Redis redelivers a message whose worker vanished (kill -9, power loss) after this many seconds;
+    # it must exceed the hard time limit or a slow task would run twice.
+    "visibility_timeout": env_int("FACEACCESS_VISIBILITY_TIMEOUT", 600),
+    "socket_timeout": FACEACCESS_BROKER_TIMEOUT,
+    "socket_connect_timeout": FACEACCESS_BROKER_TIMEOUT,
+}
+# Also the whole time kombu spends (re)connecting before a publish.
+CELERY_BROKER_CONNECTION_TIMEOUT = FACEACCESS_BROKER_TIMEOUT
+# One try: a request's budget is its ?wait, and the camera retries with its idempotency key.
+CELERY_TASK_PUBLISH_RETRY = False
+CELERY_REDIS_SOCKET_TIMEOUT = CELERY_REDIS_SOCKET_CONNECT_TIMEOUT = max(FACEACCESS_BROKER_TIMEOUT, 5.0)
 CELERY_BROKER_CONNECTION_RETRY_ON_STARTUP = True
 CELERY_WORKER_CANCEL_LONG_RUNNING_TASKS_ON_CONNECTION_LOSS = True
 CELERY_TASK_TRACK_STARTED = True
@@ -203,6 +226,10 @@ CELERY_BEAT_SCHEDULE = {
     "retention": {"task": "access.tasks.apply_retention", "schedule": env_float("FACEACCESS_RETENTION_EVERY_S",
                                                                                  6 * 3600.0)},
 }
+# The jobs that requests queue keep their outcome in their own rows: no result to store, and no result-backend
+# subscription (one more Redis round trip, without a timeout) in the request that queues them.
+CELERY_TASK_ANNOTATIONS = {name: {"ignore_result": True}
+                           for name in ("access.tasks.process_snapshot", "enrollment.tasks.embed_face_image")}
 CELERY_TASK_ALWAYS_EAGER = env_bool("FACEACCESS_CELERY_EAGER", False)
 # Extra task modules for the worker to import (the test suite adds probes this way).
 CELERY_IMPORTS = env_list("FACEACCESS_CELERY_IMPORTS", [])
@@ -217,7 +244,39 @@ REST_FRAMEWORK = {
     "DEFAULT_PAGINATION_CLASS": "rest_framework.pagination.PageNumberPagination",
     "PAGE_SIZE": env_int("FACEACCESS_PAGE_SIZE", 50),
     "DEFAULT_SCHEMA_CLASS": "drf_spectacular.openapi.AutoSchema",
+    # Used by the views that name these scopes (faceaccess/api/throttling.py), not by every view.
+    "DEFAULT_THROTTLE_RATES": {
+        "snapshots": env_str("FACEACCESS_SNAPSHOT_RATE", "120/min"),  # per camera
+        "token_ip": env_str("FACEACCESS_TOKEN_RATE_PER_IP", "20/min"),  # POST /api/v1/auth/token/ per client IP
+        "token_username": env_str("FACEACCESS_TOKEN_RATE_PER_USERNAME", "10/min"),  # ... per username tried
+    },
 }
+
+# --- abuse limits --------------------------------------------------------------------------------
+# DRF's throttle counts live in Redis (REDIS_URL), shared by every web thread and process. A Redis that does not
+# answer within this many seconds lets the request through (fail open, logged) rather than hold it.
+FACEACCESS_THROTTLE_CACHE_TIMEOUT = env_float("FACEACCESS_THROTTLE_CACHE_TIMEOUT", 0.25)
+CACHES = {
+    "default": {"BACKEND": "django.core.cache.backends.locmem.LocMemCache"},
+    "throttle": {
+        "BACKEND": "faceaccess.api.throttling.ThrottleCache",  # Django's Redis cache on REDIS_URL
+        "KEY_PREFIX": "faceaccess",
+        "OPTIONS": {"socket_timeout": FACEACCESS_THROTTLE_CACHE_TIMEOUT,
+                    "socket_connect_timeout": FACEACCESS_THROTTLE_CACHE_TIMEOUT},
+    },
+}
+# django-axes: after this many failed logins (console, admin, token endpoint) from one IP, or for one username,
+# further attempts are refused without checking the password for FACEACCESS_LOGIN_COOLOFF_SECONDS, doubled for
+# every attempt made while locked out, up to FACEACCESS_LOGIN_COOLOFF_MAX_SECONDS.
+FACEACCESS_LOGIN_FAILURE_LIMIT = env_int("FACEACCESS_LOGIN_FAILURE_LIMIT", 5)
+FACEACCESS_LOGIN_COOLOFF_SECONDS = env_float("FACEACCESS_LOGIN_COOLOFF_SECONDS", 60.0)
+FACEACCESS_LOGIN_COOLOFF_MAX_SECONDS = env_float("FACEACCESS_LOGIN_COOLOFF_MAX_SECONDS", 3600.0)
+AXES_FAILURE_LIMIT = FACEACCESS_LOGIN_FAILURE_LIMIT
+AXES_LOCKOUT_PARAMETERS = ["ip_address", "username"]
+AXES_COOLOFF_TIME = "faceaccess.api.auth.lockout_cooloff"
+AXES_USE_ATTEMPT_EXPIRATION = True  # each record expires after its own cool-off (the back-off), not a global one
+AXES_LOCKOUT_CALLABLE = "faceaccess.api.auth.lockout_response"
+AXES_RESET_ON_SUCCESS = True
 
 SPECTACULAR_SETTINGS = {
     "TITLE": "FaceAccess API",

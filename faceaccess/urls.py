@@ -6,6 +6,7 @@ from django.contrib.auth import views as auth
 from django.urls import include, path
 from drf_spectacular.views import SpectacularAPIView, SpectacularRedocView, SpectacularSwaggerView
 
+from .api.auth import ObtainTokenView
 from .health import healthz
 
 urlpatterns = [
@@ -15,6 +16,9 @@ urlpatterns = [
     path("password/", auth.PasswordChangeView.as_view(), name="password_change"),
     path("password/done/", auth.PasswordChangeDoneView.as_view(), name="password_change_done"),
     path("admin/", admin.site.urls),
+    # DRF's token view with throttles and django-axes lockouts; listed before the v1 API so that it answers
+    # api/v1/auth/token/ (reverse("api:token") still names the same path).
+    path("api/v1/auth/token/", ObtainTokenView.as_view(), name="auth-token"),
     # The v1 API is composed by the top layer (access); included by name so plumbing imports no app.
     path("api/v1/", include("access.api.urls")),
     path("api/schema/", SpectacularAPIView.as_view(), name="api-schema"),

@@ -2,6 +2,8 @@
 
 from __future__ import annotations
 
+import time
+
 from django.conf import settings
 from django.utils import timezone
 from django.utils.dateparse import parse_datetime
@@ -15,6 +17,7 @@ from rest_framework.views import APIView
 from access.models import CAPTURED_AT_MAX_AHEAD, CAPTURED_AT_MIN, AccessEvent, Camera
 from access.snapshots import create_event, requeue_if_never_queued, wait_for
 from faceaccess.api.errors import ApiError, JsonErrorsMixin
+from faceaccess.api.throttling import CameraThrottle
 from faceaccess.api.uploads import check_content_length, read_image_upload
 
 from .authentication import CameraKeyAuthentication, IsActiveCamera
@@ -64,6 +67,11 @@ class SnapshotView(JsonErrorsMixin, APIView):
     authentication_classes = [CameraKeyAuthentication]
     permission_classes = [IsActiveCamera]
     parser_classes = [MultiPartParser, FormParser]
+    throttle_classes = [CameraThrottle]  # per camera: FACEACCESS_SNAPSHOT_RATE, then 429 + Retry-After
+
+    def initial(self, request, *args, **kwargs):
+        self.started = time.monotonic()  # ?wait bounds the whole request, authentication and throttling included
+        super().initial(request, *args, **kwargs)
 
     @extend_schema(
         summary="Post a camera snapshot",
@@ -81,6 +89,9 @@ class SnapshotView(JsonErrorsMixin, APIView):
         responses={
             200: OpenApiResponse(AccessEventSerializer, description="Decided within ?wait."),
             202: OpenApiResponse(EventAcceptedSerializer, description="Accepted; poll the url."),
+            429: OpenApiResponse(description="Too many snapshots from this camera; see Retry-After."),
+            503: OpenApiResponse(description="Stored (id, url) but the job queue did not take it: retry with the "
+                                             "same idempotency_key after Retry-After seconds."),
         },
     )
     def post(self, request):
@@ -98,10 +109,29 @@ class SnapshotView(JsonErrorsMixin, APIView):
             event, created = create_event(camera, read_image_upload(request), key, captured_at)
         if not created:  # a replay, also when it lost an insert race to the request that created the event
             event = requeue_if_never_queued(event)
-        response = self.answer(request, wait_for(event, wait))
+        if event.status == AccessEvent.Status.FAILED and event.enqueue_failed:
+            response = self.not_queued(request, event)
+        else:
+            left = max(0.0, wait - (time.monotonic() - self.started))
+            response = self.answer(request, wait_for(event, left))
         if not created:
             response["Idempotent-Replayed"] = "true"
         return response
+
+    @staticmethod
+    def not_queued(request, event: AccessEvent) -> Response:
+        """503 + Retry-After: the broker did not take the job in time (or at all). The event and its photo stay
+        stored, marked ``enqueue_failed``: a retry with the same idempotency key queues that event again."""
+        url = reverse("api:accessevent-detail", args=[event.pk], request=request)
+        retry_after = settings.FACEACCESS_BROKER_RETRY_AFTER
+        key = "the same idempotency_key" if event.idempotency_key else "an idempotency_key next time"
+        body = {
+            "error": "queue_unavailable",
+            "detail": f"the snapshot is stored as event {event.pk} but the job queue did not take it; "
+                      f"retry with {key} in {retry_after} s",
+            "id": event.pk, "url": url,
+        }
+        return Response(body, status=status.HTTP_503_SERVICE_UNAVAILABLE, headers={"Retry-After": str(retry_after)})
 
     @staticmethod
     def answer(request, event: AccessEvent) -> Response:
