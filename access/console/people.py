@@ -12,6 +12,7 @@ from django.views.decorators.http import require_POST
 from access.erasure import erase_person
 from access.models import Site, default_match_threshold
 from enrollment import gallery
+from enrollment.embedding import ChoiceError, choose_face
 from enrollment.faces import create_face_image
 from enrollment.models import FaceEmbedding, FaceImage, Person
 from faceaccess import roles
@@ -164,6 +165,23 @@ def person_upload(request, pk: int):
     for e in errors:
         messages.error(request, f"{e['file'] or 'upload'}: {e['detail']}")
     return redirect("console:person", person.pk)
+
+
+@require_POST
+@role_required(roles.EDITORS)
+def face_choose(request, pk: int):
+    """Enroll the face the admin picked in a photo with several faces (no engine: its embedding is stored)."""
+    face = get_object_or_404(FaceImage, pk=pk)
+    raw = request.POST.get("face", "")
+    try:
+        if not raw.isdigit():
+            raise ChoiceError("invalid", "pick one of the faces")
+        choose_face(face.pk, int(raw), request.user.get_username())
+    except ChoiceError as exc:
+        messages.error(request, f"Not chosen: {exc.detail}")
+    else:
+        messages.success(request, f"Face {raw} of {face.original_name or 'the photo'} enrolled.")
+    return redirect("console:person", face.person_id)
 
 
 @require_POST

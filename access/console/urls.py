@@ -19,6 +19,7 @@ urlpatterns = [
     path("people/<int:pk>/upload/", people.person_upload, name="person_upload"),
     path("photos/<int:pk>/image/", people.face_image, name="face_image"),
     path("photos/<int:pk>/delete/", people.face_delete, name="face_delete"),
+    path("photos/<int:pk>/choose/", people.face_choose, name="face_choose"),
     path("sites/", sites.site_list, name="sites"),
     path("sites/new/", sites.site_edit, name="site_new"),
     path("sites/<int:pk>/edit/", sites.site_edit, name="site_edit"),

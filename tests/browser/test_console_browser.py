@@ -189,3 +189,34 @@ def test_webcam_capture_uploads_a_photo_and_shows_why_it_is_unusable(
     page.wait_for_selector("[data-status=no_face]", timeout=90_000)
     assert "no face found in the photo" in page.inner_text("[data-photos]")
     screenshot(page, "11-webcam-no-face")
+
+
+def test_a_photo_with_two_faces_is_enrolled_by_picking_one(
+    page, live_server, celery_worker_process, django_user_model, tmp_path
+):
+    """Two faces of the same size side by side: no face dominates, so the console shows both and the
+    operator picks the left one."""
+    from PIL import Image
+
+    from enrollment.models import FaceEmbedding, Person
+
+    pair = Image.new("RGB", (500, 250))
+    pair.paste(Image.open(lfw(PERSON, 3)), (0, 0))
+    pair.paste(Image.open(lfw(STRANGER, 2)), (250, 0))
+    path = tmp_path / "two-faces.jpg"
+    pair.save(path, quality=92)
+    person = Person.objects.create(name="Colin Powell")
+    operator = make_user(django_user_model, "operator")
+    log_in(page, operator.username, "pw-browser-1")
+    page.goto(f"/people/{person.pk}/")
+    page.set_input_files("input[data-files]", [str(path)])
+    page.wait_for_selector("[data-status=several_faces] [data-candidates]", timeout=90_000)
+    assert page.locator("[data-candidates] polygon").count() == 2
+    screenshot(page, "13-two-faces")
+    left = next(b for b in page.locator("[data-choose]").all() if float(b.get_attribute("data-cx")) < 500)
+    left.click()
+    page.wait_for_selector("[data-status=enrolled]")
+    assert "chosen by " + operator.username in page.inner_text("[data-choice]")
+    embedding = FaceEmbedding.objects.get(person=person)
+    assert embedding.face_image.chosen_face is not None
+    screenshot(page, "14-face-picked")
