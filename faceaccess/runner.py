@@ -2,7 +2,9 @@
 
 Starts (in this order) the embedded PostgreSQL and Redis unless DATABASE_URL / REDIS_URL are given,
 migrates, makes sure an admin account exists, then the Celery engine worker and the waitress web
-server. Ctrl-C (or SIGTERM) stops them in reverse order; all state stays under the data dir.
+server. While it runs it watches the embedded PostgreSQL and Redis and restarts one that died (on the same
+port and data, saying so); the web server and the worker reconnect by themselves. Ctrl-C (or SIGTERM) stops
+everything in reverse order; all state stays under the data dir.
 """
 
 from __future__ import annotations
@@ -17,6 +19,7 @@ import sys
 import time
 import urllib.request
 from contextlib import ExitStack
+from dataclasses import dataclass
 from pathlib import Path
 
 from .datadir import REPO_ROOT, data_dir, stored_secret
@@ -48,7 +51,55 @@ def _lock_data_dir(data: Path) -> int:
     return fd
 
 
-def _start_services(stack: ExitStack, data: Path) -> None:
+@dataclass
+class Supervised:
+    """An embedded server the runner started, and restarts when it dies."""
+
+    name: str
+    server: EmbeddedPostgres | EmbeddedRedis
+    address: str
+    restarts: int = 0
+    next_try: float = 0.0
+    backoff: float = 1.0
+
+    def check(self) -> None:
+        """Restart the server if it exited; a failed restart is tried again later (1, 2, 4 ... 30 s)."""
+        proc = self.server.proc
+        if proc is not None and proc.poll() is None:
+            return
+        now = time.monotonic()
+        if proc is not None:  # the exit is news
+            say(f"{self.name} exited unexpectedly ({_exit_text(proc.returncode)}); restarting it")
+            self.server.proc = None
+            self.next_try, self.backoff = now, 1.0
+        if now < self.next_try:
+            return
+        try:
+            self.server.start(adopt_orphan=True)  # we hold the data-dir lock: anything left on it is ours
+        except (ServiceError, OSError) as exc:
+            self.server.proc = None
+            reason = str(exc).strip().splitlines()[0] if str(exc).strip() else type(exc).__name__
+            say(f"could not restart {self.name} ({reason}); trying again in {self.backoff:.0f} s")
+            self.next_try = time.monotonic() + self.backoff
+            self.backoff = min(self.backoff * 2, 30.0)
+            return
+        self.restarts += 1
+        say(f"{self.name} restarted on {self.address} ({self.restarts} restart{'s' * (self.restarts > 1)} "
+            "since start-up)")
+
+
+def _exit_text(code: int | None) -> str:
+    if code is not None and code < 0:
+        try:
+            return f"killed by {signal.Signals(-code).name}"
+        except ValueError:
+            return f"killed by signal {-code}"
+    return f"exit code {code}"
+
+
+def _start_services(stack: ExitStack, data: Path) -> list[Supervised]:
+    """Start the embedded servers that DATABASE_URL / REDIS_URL do not replace; returns them for supervision."""
+    supervised: list[Supervised] = []
     if not env_str("DATABASE_URL"):
         port = env_int("FACEACCESS_PG_PORT", DEFAULT_PG_PORT)
         pg = EmbeddedPostgres(data / "pgdata", port=port, password=stored_secret("postgres-password", data),
@@ -57,6 +108,7 @@ def _start_services(stack: ExitStack, data: Path) -> None:
         # We hold the data-dir lock, so a server still running on pgdata is an orphan of a killed run.
         os.environ["DATABASE_URL"] = pg.start(adopt_orphan=True)
         stack.callback(_stopping("PostgreSQL", pg.stop))
+        supervised.append(Supervised("PostgreSQL", pg, f"127.0.0.1:{port}"))
     else:
         say("using the PostgreSQL server at DATABASE_URL")
     if not env_str("REDIS_URL"):
@@ -66,8 +118,10 @@ def _start_services(stack: ExitStack, data: Path) -> None:
         say(f"starting Redis on 127.0.0.1:{port} (data {rd.directory})")
         os.environ["REDIS_URL"] = rd.start(adopt_orphan=True)
         stack.callback(_stopping("Redis", rd.stop))
+        supervised.append(Supervised("Redis", rd, f"127.0.0.1:{port}"))
     else:
         say("using the Redis server at REDIS_URL")
+    return supervised
 
 
 def _stopping(name: str, stop):
@@ -196,7 +250,7 @@ def main(argv: list[str] | None = None) -> int:
     code = 0
     with ExitStack() as stack:
         try:
-            _start_services(stack, data)
+            servers = _start_services(stack, data)
             login = _prepare_django()
             env = {**os.environ, "DJANGO_SETTINGS_MODULE": "faceaccess.settings", "PYTHONUNBUFFERED": "1"}
             # The first snapshot after start should not pay for loading the models.
@@ -226,6 +280,8 @@ def main(argv: list[str] | None = None) -> int:
                 for name, proc in children.items():
                     if proc.poll() is not None:
                         raise ServiceError(f"{name} exited unexpectedly with code {proc.returncode}")
+                for server in servers:
+                    server.check()
                 time.sleep(0.5)
         except (KeyboardInterrupt, Stop):
             print(flush=True)
