@@ -7,6 +7,7 @@ from rest_framework.authentication import BaseAuthentication, get_authorization_
 from rest_framework.permissions import BasePermission
 
 from access.models import Camera
+from faceaccess import roles
 
 SCHEME = "Api-Key"
 
@@ -62,8 +63,9 @@ class IsActiveCamera(BasePermission):
         return True
 
 
-class IsStaffOrCamera(BasePermission):
-    """Staff see everything; an active camera sees only its own events (the view narrows the queryset)."""
+class HasRoleOrCamera(BasePermission):
+    """Anyone with a role reads every event; an active camera reads only its own (the view narrows the
+    queryset)."""
 
     def has_permission(self, request, view) -> bool:
         camera = camera_of(request)
@@ -71,4 +73,4 @@ class IsStaffOrCamera(BasePermission):
             if not camera.active:
                 raise exceptions.PermissionDenied("this camera is deactivated", code="camera_inactive")
             return request.method in ("GET", "HEAD", "OPTIONS")
-        return bool(request.user and request.user.is_authenticated and request.user.is_staff)
+        return roles.HasRole().has_permission(request, view)

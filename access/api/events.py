@@ -9,14 +9,14 @@ from drf_spectacular.utils import OpenApiParameter, extend_schema, extend_schema
 from rest_framework import viewsets
 from rest_framework.authentication import SessionAuthentication, TokenAuthentication
 from rest_framework.decorators import action
-from rest_framework.permissions import IsAdminUser
 
 from access import decisions
 from access.models import AccessEvent
+from faceaccess import roles
 from faceaccess.api.base import Pages
 from faceaccess.api.errors import ApiError, JsonErrorsMixin
 
-from .authentication import CameraKeyAuthentication, IsStaffOrCamera, camera_of
+from .authentication import CameraKeyAuthentication, HasRoleOrCamera, camera_of
 from .serializers import AccessEventSerializer
 
 _INT_FILTERS = {"camera": "camera_id", "site": "site_id", "person": "person_id"}
@@ -63,7 +63,7 @@ _FILTER_DOCS = [
 class AccessEventViewSet(JsonErrorsMixin, viewsets.ReadOnlyModelViewSet):
     serializer_class = AccessEventSerializer
     authentication_classes = [CameraKeyAuthentication, TokenAuthentication, SessionAuthentication]
-    permission_classes = [IsStaffOrCamera]
+    permission_classes = [HasRoleOrCamera]
     pagination_class = Pages
 
     def get_queryset(self):
@@ -77,7 +77,7 @@ class AccessEventViewSet(JsonErrorsMixin, viewsets.ReadOnlyModelViewSet):
 
     @extend_schema(responses={(200, "image/*"): bytes})
     @action(detail=True, methods=["get"], authentication_classes=[TokenAuthentication, SessionAuthentication],
-            permission_classes=[IsAdminUser])
+            permission_classes=[roles.HasRole])
     def snapshot(self, request, pk=None):
         """The stored snapshot (staff only: it is personal data)."""
         event = self.get_object()

@@ -11,19 +11,20 @@ from rest_framework.response import Response
 from access.erasure import erase_person
 from access.models import Camera, Site
 from enrollment.api import views as people
-from faceaccess.api.base import AdminAPIMixin
+from faceaccess import roles
+from faceaccess.api.base import RoleAPIMixin
 
 from .serializers import CameraCreatedSerializer, CameraSerializer, PersonWithSitesSerializer, SiteSerializer
 
 
-class SiteViewSet(AdminAPIMixin, viewsets.ModelViewSet):
+class SiteViewSet(RoleAPIMixin, viewsets.ModelViewSet):
     """Sites; ``PATCH {"match_threshold": 0.9}`` tunes the identification threshold."""
 
     serializer_class = SiteSerializer
     queryset = Site.objects.all()
 
 
-class CameraViewSet(AdminAPIMixin, viewsets.ModelViewSet):
+class CameraViewSet(RoleAPIMixin, viewsets.ModelViewSet):
     serializer_class = CameraSerializer
 
     def get_queryset(self):
@@ -62,6 +63,7 @@ class PersonViewSet(people.PersonViewSet):
     name); ``DELETE ?with_history=true`` also removes the snapshots in which they were recognised."""
 
     serializer_class = PersonWithSitesSerializer
+    write_roles = roles.EDITORS
 
     def perform_destroy(self, instance) -> None:
         erase_person(instance, with_history=self.request.query_params.get("with_history") in ("1", "true"))

@@ -12,6 +12,7 @@ from rest_framework.reverse import reverse
 from rest_framework.routers import SimpleRouter
 
 from enrollment.api.views import FaceImageViewSet
+from faceaccess.api.audit import AuditLogViewSet
 
 from .events import AccessEventViewSet
 from .reviews import EventReviewView, SiteTuningView, StrangersActionView, StrangersView
@@ -26,6 +27,7 @@ router.register("faces", FaceImageViewSet, basename="faceimage")
 router.register("sites", SiteViewSet, basename="site")
 router.register("cameras", CameraViewSet, basename="camera")
 router.register("events", AccessEventViewSet, basename="accessevent")
+router.register("audit", AuditLogViewSet, basename="audit")
 
 _ROOT = {
     "people": "api:person-list",
@@ -35,6 +37,7 @@ _ROOT = {
     "events": "api:accessevent-list",
     "snapshots": "api:snapshots",
     "strangers": "api:strangers",
+    "audit": "api:audit-list",
     "token": "api:token",
     "schema": "api-schema",
 }

@@ -13,18 +13,20 @@ from rest_framework.reverse import reverse
 from enrollment.embedding import ChoiceError, choose_face
 from enrollment.faces import create_face_image
 from enrollment.models import FaceImage, Person
-from faceaccess.api.base import AdminAPIMixin
+from faceaccess import roles
+from faceaccess.api.base import RoleAPIMixin
 from faceaccess.api.errors import ApiError
 from faceaccess.api.uploads import read_image_upload
 
 from .serializers import ChooseFaceSerializer, FaceImageSerializer, PersonSerializer
 
 
-class PersonViewSet(AdminAPIMixin, viewsets.ModelViewSet):
+class PersonViewSet(RoleAPIMixin, viewsets.ModelViewSet):
     """People and their photos. The v1 API routes access's subclass, which adds the sites they may enter."""
 
     serializer_class = PersonSerializer
     parser_classes = [JSONParser, FormParser, MultiPartParser]
+    write_roles = roles.EDITORS  # operators enroll people
 
     def get_queryset(self):
         queryset = Person.objects.annotate(
@@ -61,9 +63,11 @@ class PersonViewSet(AdminAPIMixin, viewsets.ModelViewSet):
 
 
 class FaceImageViewSet(
-    AdminAPIMixin, mixins.ListModelMixin, mixins.RetrieveModelMixin, mixins.DestroyModelMixin, viewsets.GenericViewSet
+    RoleAPIMixin, mixins.ListModelMixin, mixins.RetrieveModelMixin, mixins.DestroyModelMixin, viewsets.GenericViewSet
 ):
     """A face image and its status; deleting it removes its file, crop and embeddings."""
+
+    write_roles = roles.EDITORS
 
     serializer_class = FaceImageSerializer
 

@@ -162,15 +162,18 @@ def _fast_passwords(settings) -> None:
 
 @dataclass
 class Users:
-    owner: object  # staff + superuser: set the system up
-    teammate: object  # staff: same rights on the shared data
-    outsider: object  # a logged-in account without staff rights
+    owner: object  # superuser: an admin
+    teammate: object  # an operator: enrolls people, reviews the log
+    outsider: object  # a logged-in account without a role
 
 
 @pytest.fixture
 def users(django_user_model) -> Users:
+    from faceaccess import roles
+
     owner = django_user_model.objects.create_user("owner", password="pw-owner", is_staff=True, is_superuser=True)
     teammate = django_user_model.objects.create_user("teammate", password="pw-teammate", is_staff=True)
+    roles.set_role(teammate, roles.OPERATOR)
     outsider = django_user_model.objects.create_user("outsider", password="pw-outsider")
     return Users(owner, teammate, outsider)
 
