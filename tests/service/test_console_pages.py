@@ -181,3 +181,16 @@ def test_threshold_save_records_who_and_from_what(staff, site):
     assert "admin-user" in page and "0.9 → 0.85" in page
     bad = client.post(f"/sites/{site.pk}/threshold/", {"threshold": "7"}, follow=True).content.decode()
     assert "Not saved" in bad
+
+
+def test_a_photo_nearer_another_person_than_the_threshold_is_flagged(staff, site, fake_pipeline):
+    from .conftest import enroll_vector, near
+
+    alice, bob = make_person("Alice", sites=[site]), make_person("Bob", sites=[site])
+    enroll_vector(alice, unit(1))
+    enroll_vector(bob, unit(2))
+    client = logged_in(staff.auditor)
+    assert "possibly the same person" not in client.get(f"/people/{alice.pk}/").content.decode()
+    enroll_vector(alice, near(unit(2), 0.5, seed=4))  # this "Alice" photo is really Bob's face
+    page = client.get(f"/people/{alice.pk}/").content.decode()
+    assert "is 0.500 from Bob (threshold 0.900): possibly the same person" in page
