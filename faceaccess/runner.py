@@ -309,7 +309,7 @@ def _banner(base: str, data: Path, login: str | None) -> None:
         f"  Health:              {base}/healthz",
         f"  Data dir:            {data}",
         "  " + (login or "log in with your admin account (reset: .venv/bin/python manage.py changepassword <user>)"),
-        "  API token:           .venv/bin/python manage.py drf_create_token <user>",
+        "  API token:           .venv/bin/python manage.py create_token <user>",
         "Press Ctrl-C to stop.",
         "",
     ]

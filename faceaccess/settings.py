@@ -6,6 +6,8 @@ Unset DATABASE_URL / REDIS_URL mean the embedded development servers that `make 
 
 from __future__ import annotations
 
+import datetime as dt
+
 from pathlib import Path
 
 import dj_database_url
@@ -32,7 +34,7 @@ INSTALLED_APPS = [
     "whitenoise.runserver_nostatic",
     "django.contrib.staticfiles",
     "rest_framework",
-    "rest_framework.authtoken",
+    "knox",  # API tokens stored hashed (SHA-512), with an expiry
     "drf_spectacular",
     "django_filters",  # the access log's filters (one FilterSet for the console and the API)
     "django_htmx",  # ships htmx as a static file: the console's live parts, no CDN, no build step
@@ -237,7 +239,7 @@ CELERY_IMPORTS = env_list("FACEACCESS_CELERY_IMPORTS", [])
 # --- REST API ------------------------------------------------------------------------------------
 REST_FRAMEWORK = {
     "DEFAULT_AUTHENTICATION_CLASSES": [
-        "rest_framework.authentication.TokenAuthentication",
+        "knox.auth.TokenAuthentication",
         "rest_framework.authentication.SessionAuthentication",
     ],
     "DEFAULT_PERMISSION_CLASSES": ["rest_framework.permissions.IsAuthenticated"],
@@ -250,6 +252,12 @@ REST_FRAMEWORK = {
         "token_ip": env_str("FACEACCESS_TOKEN_RATE_PER_IP", "20/min"),  # POST /api/v1/auth/token/ per client IP
         "token_username": env_str("FACEACCESS_TOKEN_RATE_PER_USERNAME", "10/min"),  # ... per username tried
     },
+}
+
+# API tokens (django-rest-knox): only a hash is stored; a token expires after this many hours.
+REST_KNOX = {
+    "TOKEN_TTL": dt.timedelta(hours=env_float("FACEACCESS_TOKEN_TTL_HOURS", 30 * 24.0)),
+    "AUTH_HEADER_PREFIX": "Token",
 }
 
 # --- abuse limits --------------------------------------------------------------------------------

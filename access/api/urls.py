@@ -4,7 +4,6 @@ access's sites, cameras, snapshots and events, and the API root. The project mou
 from django.db import transaction
 from django.urls import NoReverseMatch, include, path
 from drf_spectacular.utils import extend_schema
-from rest_framework.authtoken.views import obtain_auth_token
 from rest_framework.decorators import api_view, permission_classes
 from rest_framework.permissions import AllowAny
 from rest_framework.response import Response
@@ -13,6 +12,7 @@ from rest_framework.routers import SimpleRouter
 
 from enrollment.api.views import FaceImageViewSet
 from faceaccess.api.audit import AuditLogViewSet
+from faceaccess.api.auth import ObtainTokenView
 
 from .events import AccessEventViewSet
 from .reviews import EventReviewView, SiteTuningView, StrangersActionView, StrangersView
@@ -61,7 +61,7 @@ urlpatterns = [
     path("", api_root, name="root"),
     # Never inside a request-wide transaction: the task is queued on commit and ?wait polls for its result.
     path("snapshots/", transaction.non_atomic_requests(SnapshotView.as_view()), name="snapshots"),
-    path("auth/token/", obtain_auth_token, name="token"),
+    path("auth/token/", ObtainTokenView.as_view(), name="token"),
     path("events/<int:pk>/review/", EventReviewView.as_view(), name="event-review"),
     path("strangers/", StrangersView.as_view(), name="strangers"),
     path("strangers/act/", StrangersActionView.as_view(), name="strangers-act"),

@@ -23,9 +23,10 @@ from django.conf import settings
 from django.db.models import Q
 from django.http import HttpRequest, HttpResponse, JsonResponse
 from django.utils import timezone
+from knox.models import AuthToken
 from rest_framework import exceptions, status
-from rest_framework.authtoken.models import Token
-from rest_framework.authtoken.views import ObtainAuthToken
+from rest_framework.authtoken.serializers import AuthTokenSerializer
+from rest_framework.generics import GenericAPIView
 from rest_framework.response import Response
 
 from .errors import JsonErrorsMixin
@@ -129,11 +130,16 @@ class LockedOut(exceptions.APIException):
         self.wait = seconds  # DRF's handler turns it into Retry-After
 
 
-class ObtainTokenView(JsonErrorsMixin, ObtainAuthToken):
-    """``POST /api/v1/auth/token/`` (DRF's token view): throttled per client IP and per username (429 before the
-    password is looked at), and counted by django-axes like the console's login (429 once locked out)."""
+class ObtainTokenView(JsonErrorsMixin, GenericAPIView):
+    """``POST /api/v1/auth/token/`` with ``username`` and ``password``: a new API token (django-rest-knox: only its
+    hash is stored; it expires after FACEACCESS_TOKEN_TTL_HOURS). Throttled per client IP and per username (429
+    before the password is looked at), and counted by django-axes like the console's login (429 once locked
+    out)."""
 
     throttle_classes = [ClientIPThrottle, UsernameThrottle]
+    serializer_class = AuthTokenSerializer
+    authentication_classes = []
+    permission_classes = []
 
     def post(self, request, *args, **kwargs):
         serializer = self.get_serializer(data=request.data)
@@ -148,5 +154,5 @@ class ObtainTokenView(JsonErrorsMixin, ObtainAuthToken):
         user = serializer.validated_data["user"]
         # A token is a login: axes logs it and, as after a console login, forgets the earlier failures.
         AxesProxyHandler.user_logged_in(sender=type(self), request=request, user=user)
-        token, _ = Token.objects.get_or_create(user=user)
-        return Response({"token": token.key})
+        instance, token = AuthToken.objects.create(user)
+        return Response({"token": token, "expiry": instance.expiry})

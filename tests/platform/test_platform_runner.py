@@ -113,8 +113,8 @@ def test_runner_up_ctrl_c_and_restart_keeps_data():
         assert (status, json.loads(body)["status"]) == (200, "ok")
         assert http_get(f"{base}/api/schema/")[0] == 200
         assert admin_login(base, username, password)
-        token = subprocess.run([sys.executable, "manage.py", "drf_create_token", username], cwd=REPO, env=env,
-                               capture_output=True, text=True, check=True).stdout.split()[2]
+        token = subprocess.run([sys.executable, "manage.py", "create_token", username], cwd=REPO, env=env,
+                               capture_output=True, text=True, check=True).stdout.strip()
         assert http_get(f"{base}/api/v1/", {"Authorization": f"Token {token}"})[0] == 200
         children = first.descendants()
         assert len(children) >= 4  # postgres, redis, celery worker, waitress (and their own children)

@@ -83,10 +83,10 @@ def test_defaults_point_at_the_embedded_servers_with_stored_secrets(tmp_path):
 
 def test_apps_auth_and_celery_reliability_settings(tmp_path):
     s = settings_of(tmp_path)
-    for app in ("access", "enrollment", "recognition", "rest_framework", "rest_framework.authtoken", "drf_spectacular"):
+    for app in ("access", "enrollment", "recognition", "rest_framework", "knox", "drf_spectacular"):
         assert app in s["apps"]
     assert "pgvector.django" not in s["apps"]  # not an app: E's first migration creates the extension
-    assert s["auth"] == ["rest_framework.authentication.TokenAuthentication",
+    assert s["auth"] == ["knox.auth.TokenAuthentication",
                          "rest_framework.authentication.SessionAuthentication"]
     c = s["celery"]
     assert c["broker_url"] == c["result_backend"] == s["redis_url"]

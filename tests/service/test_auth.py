@@ -102,3 +102,30 @@ def test_api_keys_are_stored_hashed(camera):
 def test_people_endpoint_needs_staff_even_for_reading_one(users):
     person = make_person("Alice")
     assert token_client(users.outsider).get(f"/api/v1/people/{person.pk}/").status_code == 403
+
+
+def test_api_tokens_are_stored_hashed_and_expire(users, anon_client):
+    from knox.models import AuthToken
+
+    response = anon_client.post("/api/v1/auth/token/", {"username": "owner", "password": "pw-owner"})
+    assert response.status_code == 200 and response.json()["expiry"]
+    token = response.json()["token"]
+    stored = AuthToken.objects.get(user=users.owner)
+    assert token not in (stored.digest, stored.token_key) and len(stored.digest) == 128  # sha512 hex
+    client = token_client(None)
+    client.credentials(HTTP_AUTHORIZATION=f"Token {token}")
+    assert client.get("/api/v1/sites/").status_code == 200
+    AuthToken.objects.filter(pk=stored.pk).update(expiry="2000-01-01T00:00:00Z")
+    assert client.get("/api/v1/sites/").status_code == 401
+
+
+def test_create_token_command_prints_a_working_token(users):
+    import io
+
+    from django.core.management import call_command
+
+    out = io.StringIO()
+    call_command("create_token", "teammate", "--hours", "1", stdout=out)
+    client = token_client(None)
+    client.credentials(HTTP_AUTHORIZATION=f"Token {out.getvalue().strip()}")
+    assert client.get("/api/v1/people/").status_code == 200

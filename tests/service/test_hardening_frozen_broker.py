@@ -118,9 +118,9 @@ def post_snapshot(base: str, key: str, idempotency_key: str, wait: float) -> tup
 def test_a_frozen_broker_answers_503_within_wait_and_leaves_the_web_threads_free(
     web_server, redis_server, camera, users
 ):
-    from rest_framework.authtoken.models import Token
+    from knox.models import AuthToken
 
-    admin = {"Authorization": f"Token {Token.objects.get_or_create(user=users.owner)[0].key}"}
+    admin = {"Authorization": f"Token {AuthToken.objects.create(users.owner)[1]}"}
     status, body, _, _ = post_snapshot(web_server, camera.key, "before", wait=0)
     assert status == 202, body  # Redis running: queued
 

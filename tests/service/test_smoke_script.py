@@ -24,12 +24,12 @@ def load_smoke():
 @pytest.mark.weights
 @pytest.mark.skipif(MISSING is not None, reason=MISSING or "")  # before the worker fixture starts
 def test_smoke_script_passes(celery_worker_process, live_server, users, capsys):
-    from rest_framework.authtoken.models import Token
+    from knox.models import AuthToken
 
     from access.models import Site
     from enrollment.models import Person
 
-    token = Token.objects.create(user=users.owner).key
+    _, token = AuthToken.objects.create(users.owner)
     args = ["--base-url", live_server.url, "--token", token]
     if site_threshold() is None:
         args += ["--threshold", str(FALLBACK_THRESHOLD)]
