@@ -432,16 +432,20 @@ def name_half(name: str) -> int:
     return hashlib.sha256(name.encode()).digest()[0] % 2
 
 
-def enrolment_split(lfw_root: Path, enrol: int = 1) -> tuple[list[Path], list[str]]:
+def enrolment_split(lfw_root: Path, enrol: int = 1, min_photos: int = 2) -> tuple[list[Path], list[str]]:
     """Gallery photos and their person for up to ``enrol`` photos per person:
     the first photo (the protocol's gallery photo), then the third, fourth, ...
-    (the second is the genuine probe). ``enrol=1`` is identification_split's gallery."""
-    if enrol < 1:
-        raise ValueError("enrol must be >= 1")
+    (the second is the genuine probe). ``enrol=1`` is identification_split's gallery.
+
+    ``min_photos`` keeps only the people with at least that many LFW photos
+    (2: everybody, the protocol; ``enrol + 1``: a gallery where *every* person
+    has ``enrol`` enrolment photos)."""
+    if enrol < 1 or min_photos < 2:
+        raise ValueError("enrol must be >= 1 and min_photos >= 2")
     paths, people = [], []
     for person in sorted(p for p in (Path(lfw_root) / "images").iterdir() if p.is_dir()):
         photos = sorted(person.glob("*.jpg"))
-        if len(photos) >= 2:
+        if len(photos) >= min_photos:
             for photo in [photos[0], *photos[2 : enrol + 1]]:
                 paths.append(photo)
                 people.append(person.name)
@@ -466,15 +470,17 @@ class IdentificationScores:
 
 
 def identification_scores(gallery_emb: EmbeddedSet, probe_emb: EmbeddedSet, lfw_root: Path, enrol: int = 1,
-                          mode: str = "photos") -> IdentificationScores:
+                          mode: str = "photos", min_photos: int = 2) -> IdentificationScores:
     """Score the protocol's probes against a gallery of up to ``enrol`` photos
-    per person, template ``mode``. Gallery photos are looked up in
-    ``gallery_emb`` and probes in ``probe_emb`` (e.g. flip TTA for enrolment
-    only)."""
+    per person, template ``mode``, people with at least ``min_photos`` photos
+    (genuine probes: theirs). Gallery photos are looked up in ``gallery_emb``
+    and probes in ``probe_emb`` (e.g. flip TTA for enrolment only)."""
     from .scoring import build_gallery, nearest_two
 
     _, genuine, strangers_a, strangers_b = identification_split(lfw_root)
-    paths, people = enrolment_split(lfw_root, enrol)
+    paths, people = enrolment_split(lfw_root, enrol, min_photos)
+    enrolled = set(people)
+    genuine = [p for p in genuine if p.parent.name in enrolled]
     gix, pix = gallery_emb.index(), probe_emb.index()
     rows, row_person = build_gallery(gallery_emb.vectors[[gix[p] for p in paths]], people, mode)
 
@@ -494,15 +500,21 @@ def identification_scores(gallery_emb: EmbeddedSet, probe_emb: EmbeddedSet, lfw_
 
 
 def option_report(scores: IdentificationScores, far: float = 0.01, kind: str = "plain",
-                  grid=None) -> dict:
+                  grid=None, cap_far: float | None = 0.01) -> dict:
     """Choose the rule (``plain``, ``ratio`` or ``margin``) on the threshold set
-    at the target ``far``, report it on the check set."""
-    from .scoring import accept_rate, choose_rule
+    at the target ``far``, report it on the check set.
+
+    For targets stricter than ``cap_far`` the ratio / margin rules keep the
+    plain ``cap_far`` threshold as a ceiling on ``d1`` (chosen on the same
+    threshold-set strangers), so that a gallery of one person, with no
+    runner-up, still holds strangers to ``cap_far``."""
+    from .scoring import accept_rate, choose_rule, threshold_at_far
 
     sa, sb, g = scores.strangers_a, scores.strangers_b, scores.genuine
     tune, check = scores.genuine_half == 0, scores.genuine_half == 1
+    cap = threshold_at_far(sa.d1, far=cap_far) if cap_far is not None and far < cap_far else None
     rule = choose_rule(sa.d1, sa.d2, scores.genuine_correct[tune], g.d1[tune], g.d2[tune], far=far, kind=kind,
-                       grid=grid)
+                       grid=grid, cap=cap)
     return {
         "rule": kind,
         "target_far": far,
@@ -510,13 +522,18 @@ def option_report(scores: IdentificationScores, far: float = 0.01, kind: str = "
         "ratio": rule.ratio,
         "margin": rule.margin,
         "describe": rule.describe(),
+        "threshold_cap": cap,
         "far_threshold_set": accept_rate(rule, sa.d1, sa.d2),
         "far_check": accept_rate(rule, sb.d1, sb.d2),
         "genuine_accept_check": accept_rate(rule, g.d1[check], g.d2[check], scores.genuine_correct[check]),
         "genuine_accept_threshold_set": accept_rate(rule, g.d1[tune], g.d2[tune], scores.genuine_correct[tune]),
         "genuine_accept_all": accept_rate(rule, g.d1, g.d2, scores.genuine_correct),
+        # Enrolled people let in as somebody else (nearest person wrong, yet accepted).
+        "genuine_wrong_accept_check": accept_rate(rule, g.d1[check], g.d2[check], ~scores.genuine_correct[check]),
+        "genuine_wrong_accept_all": accept_rate(rule, g.d1, g.d2, ~scores.genuine_correct),
         "rank1_check": float(np.mean(scores.genuine_correct[check])),
         "rank1_all": float(np.mean(scores.genuine_correct)),
+        "gallery_people": len(scores.genuine_correct),  # one genuine probe per enrolled person
         "genuine_probes_check": int(check.sum()),
         "strangers_check": len(sb.d1),
         "gallery_rows": scores.gallery_rows,

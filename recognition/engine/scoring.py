@@ -192,14 +192,19 @@ DEFAULT_MARGINS = tuple(np.round(np.arange(0.0, 0.3001, 0.01), 2))
 
 def choose_rule(stranger_d1: np.ndarray, stranger_d2: np.ndarray, genuine_correct: np.ndarray,
                 genuine_d1: np.ndarray, genuine_d2: np.ndarray, far: float = 0.01, kind: str = "ratio",
-                grid: Sequence[float] | None = None) -> Rule:
+                grid: Sequence[float] | None = None, cap: float | None = None) -> Rule:
     """A two-parameter rule chosen on a threshold set only: for every ``ratio``
     (``kind="ratio"``) or ``margin`` (``kind="margin"``) of the grid, the
     threshold that holds the threshold-set strangers to ``far``
     (:func:`threshold_at_far`); keep the pair that accepts the most genuine
     threshold-set probes. Ties go to the loosest ratio / smallest margin (the
     rule closest to the plain threshold). ``kind="plain"`` is the one-parameter
-    rule (no genuine probes used)."""
+    rule (no genuine probes used).
+
+    ``cap``: the distance threshold never exceeds it (default 2, the largest
+    distance of unit vectors). Without a cap a tight ratio makes the threshold
+    2, i.e. a ratio-only rule, which accepts anybody where nobody else is
+    enrolled (no runner-up)."""
     if kind == "plain":
         return Rule(threshold_at_far(stranger_d1, stranger_d2, far))
     if kind not in ("ratio", "margin"):
@@ -212,7 +217,7 @@ def choose_rule(stranger_d1: np.ndarray, stranger_d2: np.ndarray, genuine_correc
     for value in grid:
         extra = {"ratio": float(value)} if kind == "ratio" else {"margin": float(value)}
         t = threshold_at_far(stranger_d1, stranger_d2, far, **extra)
-        rule = Rule(min(t, 2.0), **extra)  # unit vectors are never further apart than 2
+        rule = Rule(min(t, 2.0 if cap is None else cap), **extra)  # unit vectors are never further apart than 2
         rate = accept_rate(rule, genuine_d1, genuine_d2, genuine_correct)
         if rate > best_rate + 1e-12:
             best, best_rate = rule, rate

@@ -126,6 +126,9 @@ def test_enrolment_split_keeps_the_probe_out_of_the_gallery():
     assert len(three) == 3191 and len(set(people3)) == 1680
     assert not set(three) & set(genuine) and set(gallery) <= set(three)
     assert max(people3.count(p) for p in set(people3)) == 3
+    # Everybody with three enrolment photos: the 610 people with at least four photos.
+    uniform, people_u = ev.enrolment_split(LFW, 3, min_photos=4)
+    assert len(set(people_u)) == 610 and len(uniform) == 3 * 610
     # The stranger halves use the same hash as the genuine halves.
     assert {ev.name_half(p.parent.name) for p in sa} == {0} and {ev.name_half(p.parent.name) for p in sb} == {1}
 
@@ -160,6 +163,9 @@ def test_options_with_one_photo_reproduce_the_identification_protocol():
     # More enrolment photos: more rows, and the mean template adds one row per person with several.
     s3 = ev.identification_scores(emb, emb, LFW, enrol=3, mode="photos+mean")
     assert s3.gallery_rows == 3191 + 901
+    # A uniform gallery: only its people's genuine probes are scored.
+    su = ev.identification_scores(emb, emb, LFW, enrol=3, mode="mean", min_photos=4)
+    assert su.gallery_rows == 610 and len(su.genuine_correct) == 610
 
 
 def test_option_rules_are_chosen_without_the_check_set():

@@ -151,3 +151,14 @@ def test_choose_rule_ties_keep_the_loosest_ratio():
     assert rule.ratio == 0.95
     with pytest.raises(ValueError):
         sc.choose_rule(d1, d2, np.ones(1000, bool), d1, d2, kind="score")
+
+
+def test_choose_rule_cap_keeps_a_distance_ceiling():
+    rng = np.random.default_rng(8)
+    sd1, sd2, correct, gd1, gd2 = synthetic_protocol(rng)
+    free = sc.choose_rule(sd1, sd2, correct, gd1, gd2, far=0.001, kind="ratio")
+    cap = sc.threshold_at_far(sd1, far=0.01)
+    capped = sc.choose_rule(sd1, sd2, correct, gd1, gd2, far=0.001, kind="ratio", cap=cap)
+    assert free.threshold > cap and capped.threshold <= cap
+    # With nobody else enrolled, the capped rule still refuses a far face.
+    assert sc.accept(1.9, None, free.threshold, free.ratio) and not capped.accept(1.9, None)
