@@ -19,6 +19,7 @@ from django.dispatch import receiver
 from pgvector.django import VectorField
 
 from faceaccess.files import delete_file_on_commit
+from faceaccess.validity import ordered_validity
 from recognition.models import EMBEDDING_DIM, DetectedFace, StoredEmbedding
 
 from . import decisions
@@ -135,12 +136,7 @@ class AccessGrant(models.Model):
         ordering = ["site_id", "person_id"]
         constraints = [
             models.UniqueConstraint(fields=["site", "person"], name="grant_one_per_site_person"),
-            models.CheckConstraint(
-                condition=models.Q(valid_from__isnull=True)
-                | models.Q(valid_until__isnull=True)
-                | models.Q(valid_from__lte=models.F("valid_until")),
-                name="grant_validity_ordered",
-            ),
+            ordered_validity("grant_validity_ordered"),
         ]
 
     def __str__(self) -> str:

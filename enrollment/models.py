@@ -9,6 +9,7 @@ from pathlib import PurePath
 from django.db import models
 from django.utils import timezone
 
+from faceaccess.validity import ordered_validity
 from recognition.models import DetectedFace, StoredEmbedding
 
 
@@ -28,12 +29,7 @@ class Person(models.Model):
             models.UniqueConstraint(
                 fields=["external_id"], condition=~models.Q(external_id=""), name="person_external_id_unique"
             ),
-            models.CheckConstraint(
-                condition=models.Q(valid_from__isnull=True)
-                | models.Q(valid_until__isnull=True)
-                | models.Q(valid_from__lte=models.F("valid_until")),
-                name="person_validity_ordered",
-            ),
+            ordered_validity("person_validity_ordered"),
         ]
 
     def __str__(self) -> str:

@@ -213,6 +213,14 @@ class CameraKey:
         client.credentials(HTTP_AUTHORIZATION=f"Api-Key {self.key}")
         return client
 
+    def decided(self, data: bytes) -> dict:
+        """Post a snapshot, wait for its decision (tasks run inline) and return the event's JSON."""
+        f = io.BytesIO(data)
+        f.name = "snap.png"
+        response = self.client().post("/api/v1/snapshots/?wait=2", {"image": f}, format="multipart")
+        assert response.status_code == 200, response.content
+        return response.json()
+
 
 def make_camera(site, name: str = "door", active: bool = True) -> CameraKey:
     from access.models import Camera

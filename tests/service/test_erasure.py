@@ -19,11 +19,7 @@ NAME = "Jennifer Keller"
 
 
 def snapshot(camera, data: bytes) -> dict:
-    f = io.BytesIO(data)
-    f.name = "snap.png"
-    response = camera.client().post("/api/v1/snapshots/?wait=2", {"image": f}, format="multipart")
-    assert response.status_code == 200, response.content
-    return response.json()
+    return camera.decided(data)
 
 
 def snapshots(media) -> list:

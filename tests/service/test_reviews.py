@@ -2,8 +2,6 @@
 
 from __future__ import annotations
 
-import io
-
 import pytest
 from rest_framework.test import APIClient
 
@@ -16,11 +14,7 @@ pytestmark = [pytest.mark.django_db(transaction=True), pytest.mark.usefixtures("
 
 
 def post(camera, data: bytes):
-    f = io.BytesIO(data)
-    f.name = "snap.png"
-    response = camera.client().post("/api/v1/snapshots/?wait=2", {"image": f}, format="multipart")
-    assert response.status_code == 200, response.content
-    return response.json()
+    return camera.decided(data)
 
 
 def as_role(user) -> APIClient:
