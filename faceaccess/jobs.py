@@ -15,6 +15,7 @@ from typing import Any
 from billiard.exceptions import TimeLimitExceeded
 from celery import Task
 from django.apps import apps
+from django.conf import settings
 from django.db import models
 from django.utils import timezone
 
@@ -61,3 +62,33 @@ class RowTask(Task):
     def on_failure(self, exc, task_id, args, kwargs, einfo) -> None:
         if args:
             fail_if_unfinished(apps.get_model(self.model_path), args[0], failure_reason(exc))
+
+    def __call__(self, *args, **kwargs):
+        # A message that keeps killing its worker (acks_late + reject_on_worker_lost) would come back forever:
+        # after FACEACCESS_MAX_DELIVERIES deliveries the row ends failed instead.
+        if args and not self.request.is_eager:
+            count = bump(f"deliveries:{self.model_path}:{args[0]}")
+            if count is not None and count > settings.FACEACCESS_MAX_DELIVERIES:
+                fail_if_unfinished(apps.get_model(self.model_path), args[0],
+                                   f"gave up after {count - 1} deliveries: the {self.label} kept failing or "
+                                   "stopping its worker")
+                return FAILED
+        return super().__call__(*args, **kwargs)
+
+
+def bump(name: str, ttl_s: int = 24 * 3600) -> int | None:
+    """Increment a counter kept in Redis (shared by every process) for a day; None when Redis does not answer."""
+    import redis
+
+    try:
+        client = redis.Redis.from_url(settings.REDIS_URL, socket_timeout=settings.FACEACCESS_BROKER_TIMEOUT,
+                                      socket_connect_timeout=settings.FACEACCESS_BROKER_TIMEOUT)
+        with client.pipeline() as pipe:
+            pipe.incr(f"faceaccess:{name}")
+            pipe.expire(f"faceaccess:{name}", ttl_s)
+            count, _ = pipe.execute()
+        client.close()
+        return int(count)
+    except Exception as exc:
+        log.warning("counter %s not kept (%s: %s)", name, type(exc).__name__, exc)
+        return None

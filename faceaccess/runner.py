@@ -263,7 +263,9 @@ def main(argv: list[str] | None = None) -> int:
             # (task_reject_on_worker_lost); the child loads the engine once and keeps it.
             worker = _spawn("Celery worker", [
                 sys.executable, "-m", "celery", "-A", "faceaccess", "worker", "-Q", "gpu,celery",
-                "-c", "1", "-P", "prefork", "-l", "INFO", "-n", "faceaccess@%h"], env)
+                "-c", "1", "-P", "prefork", "-l", "INFO", "-n", "faceaccess@%h",
+                # -B: Celery beat inside the worker (one machine): the sweeper and retention (settings).
+                "-B", "-s", str(data / "celerybeat-schedule")], env)
             stack.callback(_stop_child, "Celery worker", worker, 20.0)
             # The app rejects uploads over FACEACCESS_MAX_UPLOAD_BYTES with a JSON error; waitress's own
             # cap (plain-text 413) sits well above it and only guards against absurd bodies.

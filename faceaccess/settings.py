@@ -220,11 +220,20 @@ CELERY_TASK_DEFAULT_QUEUE = "celery"
 # first matching pattern wins, so a non-engine task (e.g. a webhook) gets its own entry above these.
 CELERY_TASK_ROUTES = {
     "access.tasks.apply_retention": {"queue": "celery"},
+    "access.sweeper.*": {"queue": "celery"},
     "enrollment.tasks.*": {"queue": "gpu"},
     "access.tasks.*": {"queue": "gpu"},
 }
+# The sweeper re-queues snapshots and photos still pending this long after they arrived (their message was
+# lost or never sent), at most FACEACCESS_SWEEP_MAX_ATTEMPTS times, then fails them with the reason; a message
+# delivered more than FACEACCESS_MAX_DELIVERIES times (it keeps killing its worker) fails its row too.
+FACEACCESS_SWEEP_AFTER_SECONDS = env_float("FACEACCESS_SWEEP_AFTER_SECONDS", 60.0)
+FACEACCESS_SWEEP_EVERY_SECONDS = env_float("FACEACCESS_SWEEP_EVERY_SECONDS", 30.0)
+FACEACCESS_SWEEP_MAX_ATTEMPTS = env_int("FACEACCESS_SWEEP_MAX_ATTEMPTS", 3)
+FACEACCESS_MAX_DELIVERIES = env_int("FACEACCESS_MAX_DELIVERIES", 5)
 # Periodic jobs (Celery beat; `make run` runs it inside the worker).
 CELERY_BEAT_SCHEDULE = {
+    "sweep": {"task": "access.sweeper.sweep", "schedule": FACEACCESS_SWEEP_EVERY_SECONDS},
     "retention": {"task": "access.tasks.apply_retention", "schedule": env_float("FACEACCESS_RETENTION_EVERY_S",
                                                                                  6 * 3600.0)},
 }
@@ -234,7 +243,7 @@ CELERY_TASK_ANNOTATIONS = {name: {"ignore_result": True}
                            for name in ("access.tasks.process_snapshot", "enrollment.tasks.embed_face_image")}
 CELERY_TASK_ALWAYS_EAGER = env_bool("FACEACCESS_CELERY_EAGER", False)
 # Extra task modules for the worker to import (the test suite adds probes this way).
-CELERY_IMPORTS = env_list("FACEACCESS_CELERY_IMPORTS", [])
+CELERY_IMPORTS = ["access.sweeper", *env_list("FACEACCESS_CELERY_IMPORTS", [])]
 
 # --- REST API ------------------------------------------------------------------------------------
 REST_FRAMEWORK = {
