@@ -200,6 +200,10 @@ CELERY_TASK_TIME_LIMIT = env_int("FACEACCESS_TASK_TIME_LIMIT", 180)
 FACEACCESS_BROKER_TIMEOUT = env_float("FACEACCESS_BROKER_TIMEOUT", 1.0)
 # Retry-After (seconds) of that 503.
 FACEACCESS_BROKER_RETRY_AFTER = env_int("FACEACCESS_BROKER_RETRY_AFTER", 5)
+# Back-pressure: while this many snapshot jobs or more wait in their queue (the "gpu" list; asked within
+# FACEACCESS_BROKER_TIMEOUT), POST /api/v1/snapshots/ stores nothing and answers 503 "overloaded" with the Retry-After
+# above: a decision that would come after a long queue is no use at a door. 0 turns the bound off.
+FACEACCESS_MAX_QUEUE = env_int("FACEACCESS_MAX_QUEUE", 100)
 CELERY_BROKER_TRANSPORT_OPTIONS = {
     # Redis redelivers a message whose worker vanished (kill -9, power loss) after this many seconds;
     # it must exceed the hard time limit or a slow task would run twice.

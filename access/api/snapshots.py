@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import functools
 import time
 
 from django.conf import settings
@@ -17,8 +18,9 @@ from rest_framework.views import APIView
 from access.models import CAPTURED_AT_MAX_AHEAD, CAPTURED_AT_MIN, AccessEvent, Camera
 from access.snapshots import create_event, requeue_if_never_queued, wait_for
 from faceaccess.api.errors import ApiError, JsonErrorsMixin
-from faceaccess.api.throttling import CameraThrottle
+from faceaccess.api.throttling import SKIP_AFTER_FAILURE_S, CameraThrottle
 from faceaccess.api.uploads import check_content_length, read_image_upload
+from faceaccess.health import queue_lengths
 
 from .authentication import CameraKeyAuthentication, IsActiveCamera
 from .serializers import AccessEventSerializer, EventAcceptedSerializer
@@ -63,6 +65,21 @@ def parse_captured_at(raw: str | None):
     return value
 
 
+@functools.cache
+def snapshot_queue() -> str:
+    """The Celery queue that snapshot jobs are routed to (CELERY_TASK_ROUTES: "gpu")."""
+    from faceaccess.celery import app
+
+    return app.amqp.router.route({}, "access.tasks.process_snapshot")["queue"].name
+
+
+class _QueueCheck:
+    """Process-wide: until when the queue's depth goes unasked because the broker last did not answer (a frozen
+    Redis then costs one request one FACEACCESS_BROKER_TIMEOUT more, not every request)."""
+
+    skip_until = 0.0
+
+
 class SnapshotView(JsonErrorsMixin, APIView):
     authentication_classes = [CameraKeyAuthentication]
     permission_classes = [IsActiveCamera]
@@ -90,8 +107,10 @@ class SnapshotView(JsonErrorsMixin, APIView):
             200: OpenApiResponse(AccessEventSerializer, description="Decided within ?wait."),
             202: OpenApiResponse(EventAcceptedSerializer, description="Accepted; poll the url."),
             429: OpenApiResponse(description="Too many snapshots from this camera; see Retry-After."),
-            503: OpenApiResponse(description="Stored (id, url) but the job queue did not take it: retry with the "
-                                             "same idempotency_key after Retry-After seconds."),
+            503: OpenApiResponse(description="overloaded: the queue holds FACEACCESS_MAX_QUEUE jobs, nothing was "
+                                             "stored; queue_unavailable: stored (id, url) but the job queue did not "
+                                             "take it. Either way retry with the same idempotency_key after "
+                                             "Retry-After seconds."),
         },
     )
     def post(self, request):
@@ -105,6 +124,10 @@ class SnapshotView(JsonErrorsMixin, APIView):
         captured_at = parse_captured_at(request.data.get("captured_at"))
         event = AccessEvent.objects.filter(camera=camera, idempotency_key=key).first() if key else None
         created = False
+        if event is None or (event.status == AccessEvent.Status.FAILED and event.enqueue_failed):
+            refused = self.overloaded(request, event)  # before anything is stored or queued
+            if refused is not None:
+                return refused
         if event is None:
             event, created = create_event(camera, read_image_upload(request), key, captured_at)
         if not created:  # a replay, also when it lost an insert race to the request that created the event
@@ -117,6 +140,33 @@ class SnapshotView(JsonErrorsMixin, APIView):
         if not created:
             response["Idempotent-Replayed"] = "true"
         return response
+
+    @staticmethod
+    def overloaded(request, event: AccessEvent | None) -> Response | None:
+        """503 + Retry-After when FACEACCESS_MAX_QUEUE jobs or more already wait in the snapshot queue, else None.
+        A broker that does not answer (within FACEACCESS_BROKER_TIMEOUT) is not taken for "overloaded": the
+        snapshot then goes on to be stored and its publish fails the usual way (503 queue_unavailable), and the
+        queue goes unasked for the next few seconds."""
+        bound = settings.FACEACCESS_MAX_QUEUE
+        if bound <= 0 or time.monotonic() < _QueueCheck.skip_until:
+            return None
+        queue = snapshot_queue()
+        lengths = queue_lengths((queue,))
+        if lengths is None:
+            _QueueCheck.skip_until = time.monotonic() + SKIP_AFTER_FAILURE_S
+            return None
+        if lengths[queue] < bound:
+            return None
+        retry_after = settings.FACEACCESS_BROKER_RETRY_AFTER
+        body = {"error": "overloaded",
+                "detail": f"{lengths[queue]} jobs wait in the {queue!r} queue (at most {bound} may): the snapshot "
+                          f"was not stored; retry in {retry_after} s"}
+        headers = {"Retry-After": str(retry_after)}
+        if event is not None:  # a retry of a snapshot stored earlier that was never queued: still stored
+            body.update(id=event.pk, url=reverse("api:accessevent-detail", args=[event.pk], request=request))
+            body["detail"] = body["detail"].replace("was not stored", f"stays stored as event {event.pk}, not queued")
+            headers["Idempotent-Replayed"] = "true"
+        return Response(body, status=status.HTTP_503_SERVICE_UNAVAILABLE, headers=headers)
 
     @staticmethod
     def not_queued(request, event: AccessEvent) -> Response:
