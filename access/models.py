@@ -231,6 +231,9 @@ class AccessEvent(models.Model):
     model_version = models.CharField(max_length=100, blank=True)
     image_width = models.PositiveIntegerField(null=True, blank=True)
     image_height = models.PositiveIntegerField(null=True, blank=True)
+    # Where the time went, in milliseconds per stage (parse, store, insert, queue, decode, detect, embed, search,
+    # decide, save, notify...), written by the web process and the worker: see access.snapshots.STAGES.
+    timings = models.JSONField(null=True, blank=True, help_text="Milliseconds per processing stage.")
 
     class Meta:
         ordering = ["-received_at", "-id"]

@@ -7,6 +7,7 @@ Decisions are a pure function (:mod:`access.decisions`) of inputs stored with th
 from __future__ import annotations
 
 import logging
+import time
 
 from django.db import transaction
 from django.utils import timezone
@@ -14,12 +15,13 @@ from django.utils import timezone
 from enrollment import gallery
 from enrollment.models import Person
 from faceaccess.jobs import mark_failed
-from recognition.pipelines import FacePipeline, get_pipeline, read_image
+from recognition.pipelines import FacePipeline, batcher, decode_image, get_pipeline, read_bytes
 
 from . import decisions
 from .impostors import impostor_distance
 from .models import AccessEvent, AccessEventFace, Camera, Site
 from .naming import person_token
+from .snapshots import publish_decision
 
 log = logging.getLogger(__name__)
 
@@ -56,47 +58,100 @@ def camera_rules(camera: Camera | None) -> decisions.CameraRules:
     return decisions.CameraRules(camera.pk, frozenset(camera.allowed_people.values_list("pk", flat=True)))
 
 
-def process_snapshot(event_id: int) -> str:
-    """Detect, match and decide one pending event; a bad or failing snapshot ends ``failed`` with a reason."""
-    event = AccessEvent.objects.select_related("site", "camera").filter(pk=event_id).first()
-    if event is None:
-        return "gone"
-    if event.status != AccessEvent.Status.PENDING:
-        return event.status  # a redelivered message for an event already finished
-    try:
-        from recognition.engine import ImageError
+class Stopwatch:
+    """Milliseconds per stage, for ``AccessEvent.timings``."""
 
-        if event.site is None:
-            mark_failed(AccessEvent, event_id, "the site was deleted before the snapshot was processed")
-            return "failed"
+    def __init__(self, timings: dict) -> None:
+        self.timings = timings
+        self.last = time.perf_counter()
+
+    def lap(self, stage: str) -> None:
+        now = time.perf_counter()
+        self.timings[stage] = round(self.timings.get(stage, 0.0) + (now - self.last) * 1000.0, 3)
+        self.last = now
+
+
+def intake_timings(intake: dict | None, started_wall: float) -> dict:
+    """The web's intake figures from the task message, and the time the job waited in the queue."""
+    timings: dict = {}
+    if not isinstance(intake, dict):
+        return timings
+    timings.update({k: v for k, v in intake.items()
+                    if k in ("parse", "store", "insert") and isinstance(v, int | float)})
+    sent = intake.get("sent")
+    if isinstance(sent, int | float):
+        timings["queue"] = round(max(0.0, started_wall - sent) * 1000.0, 3)
+    return timings
+
+
+def fail(event_id: int, reason: str, timings: dict | None = None) -> str:
+    mark_failed(AccessEvent, event_id, reason, processed_at=timezone.now(), **({"timings": timings} if timings else {}))
+    publish_decision(event_id, AccessEvent.Status.FAILED)
+    return "failed"
+
+
+def process_snapshot(event_id: int, intake: dict | None = None) -> str:
+    """Detect, match and decide one pending event; a bad or failing snapshot ends ``failed`` with a reason.
+
+    ``intake``: the web's timings from the task message (see access.snapshots.HEADER). The engine call goes
+    through this process's :func:`recognition.pipelines.batcher`, so concurrent snapshots share it."""
+    timings = intake_timings(intake, time.time())
+    clock = Stopwatch(timings)
+    with batcher().ticket() as ticket:  # announced at once: a batch being gathered may wait for this one
+        event = AccessEvent.objects.select_related("site", "camera").filter(pk=event_id).first()
+        if event is None:
+            return "gone"
+        if event.status != AccessEvent.Status.PENDING:
+            return event.status  # a redelivered message for an event already finished
         try:
-            image = read_image(event.snapshot)
-        except ImageError as exc:
-            mark_failed(AccessEvent, event_id, f"bad image: {exc}", processed_at=timezone.now())
-            return "failed"
-        pipeline = get_pipeline()
-        faces = pipeline.faces([image], embed=True, detection=event.site.detection_policy)[0]
-        matches = gallery.identify([f.embedding for f in faces], pipeline.embedder_name, pipeline.embedder_version)
-        site = site_rules(event.site)
-        inputs = [
-            decisions.FaceInput(
-                score=float(f.score),
-                size_px=float(f.quality.size_px),
-                nearest_person_id=m.nearest.identity_id if m.nearest else None,
-                distance=m.nearest.distance if m.nearest else None,
-                runner_up_distance=m.runner_up.distance if m.runner_up else None,
-                impostor_distance=_impostor_distance(f, m, site, pipeline),
-            )
-            for f, m in zip(faces, matches, strict=True)
-        ]
-        people = person_facts({i.nearest_person_id for i in inputs if i.nearest_person_id is not None})
-        outcome = decisions.decide(inputs, site, camera_rules(event.camera), people, event.received_at)
-        _save_outcome(event, image.shape, faces, matches, outcome, inputs, site, pipeline)
-        return outcome.decision
-    except Exception as exc:
-        log.exception("snapshot %s failed", event_id)
-        mark_failed(AccessEvent, event_id, f"{type(exc).__name__}: {exc}", processed_at=timezone.now())
-        raise
+            from recognition.engine import ImageError
+
+            if event.site is None:
+                return fail(event_id, "the site was deleted before the snapshot was processed")
+            data = read_bytes(event.snapshot)
+            clock.lap("load")
+            try:
+                image = decode_image(data)
+            except ImageError as exc:
+                clock.lap("decode")
+                return fail(event_id, f"bad image: {exc}", timings)
+            clock.lap("decode")
+            faces, engine = ticket.faces(image, detection=event.site.detection_policy)
+            timings.update({k: round(v, 3) for k, v in engine.items()})
+            clock.last = time.perf_counter()
+            return _match_decide_save(event, image.shape, faces, timings, clock)
+        except Exception as exc:
+            log.exception("snapshot %s failed", event_id)
+            fail(event_id, f"{type(exc).__name__}: {exc}", timings)
+            raise
+
+
+def _match_decide_save(event: AccessEvent, shape, faces, timings: dict, clock: Stopwatch) -> str:
+    pipeline = get_pipeline()
+    matches = gallery.identify([f.embedding for f in faces], pipeline.embedder_name, pipeline.embedder_version)
+    site = site_rules(event.site)
+    impostors = [_impostor_distance(f, m, site, pipeline) for f, m in zip(faces, matches, strict=True)]
+    clock.lap("search")
+    inputs = [
+        decisions.FaceInput(
+            score=float(f.score),
+            size_px=float(f.quality.size_px),
+            nearest_person_id=m.nearest.identity_id if m.nearest else None,
+            distance=m.nearest.distance if m.nearest else None,
+            runner_up_distance=m.runner_up.distance if m.runner_up else None,
+            impostor_distance=imp,
+        )
+        for f, m, imp in zip(faces, matches, impostors, strict=True)
+    ]
+    people = person_facts({i.nearest_person_id for i in inputs if i.nearest_person_id is not None})
+    outcome = decisions.decide(inputs, site, camera_rules(event.camera), people, event.received_at)
+    clock.lap("decide")
+    committed = time.perf_counter()
+    if _save_outcome(event, shape, faces, matches, outcome, inputs, site, pipeline, clock):
+        commit = round((time.perf_counter() - committed) * 1000.0, 3)  # measured from the save's own start
+        publish_decision(event.pk, AccessEvent.Status.DONE, decision=outcome.decision,
+                         commit=round(commit - timings.get("save", 0.0), 3))
+    return outcome.decision
 
 
 def _impostor_distance(face, match, site: decisions.SiteRules, pipeline: FacePipeline) -> float | None:
@@ -108,12 +163,14 @@ def _impostor_distance(face, match, site: decisions.SiteRules, pipeline: FacePip
 
 
 def _save_outcome(event, shape, faces, matches, outcome, inputs, site: decisions.SiteRules,
-                  pipeline: FacePipeline) -> None:
+                  pipeline: FacePipeline, clock: Stopwatch | None = None) -> bool:
+    """Store the faces and the decision; False when another delivery finished the event meanwhile. ``clock``:
+    its ``save`` lap (everything but the commit) goes into the event's timings."""
     now = timezone.now()
     with transaction.atomic():
         locked = AccessEvent.objects.select_for_update().filter(pk=event.pk, status="pending").first()
         if locked is None:
-            return  # finished meanwhile by another delivery
+            return False  # finished meanwhile by another delivery
         AccessEventFace.objects.bulk_create(
             AccessEventFace(
                 event=locked,
@@ -142,4 +199,8 @@ def _save_outcome(event, shape, faces, matches, outcome, inputs, site: decisions
         locked.model_name = pipeline.embedder_name
         locked.model_version = pipeline.embedder_version
         locked.image_height, locked.image_width = int(shape[0]), int(shape[1])
+        if clock is not None:
+            clock.lap("save")
+            locked.timings = clock.timings
         locked.save()
+    return True

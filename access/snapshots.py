@@ -1,15 +1,35 @@
 """Snapshot intake (web side): store a camera's photo with its pending event, queue it, wait for the answer.
 
 The worker side is :mod:`access.processing`; this mirrors enrollment's faces (intake) / embedding (work).
+
+Waiting (``?wait=``) is event-driven: the waiting request subscribes to the event's Redis channel
+(:func:`decision_channel`) and the worker publishes on it right after the decision commits
+(:func:`publish_decision`), so the answer leaves within a few milliseconds of the decision. The database is
+read again every FACEACCESS_WAIT_RECHECK_SECONDS (a notification lost to a Redis hiccup, or an event failed
+by a killed worker's main process, which publishes nothing), and polled as before when Redis cannot be
+subscribed to at all. ``?wait`` stays the upper bound.
+
+Every event records where its time went (``AccessEvent.timings``, milliseconds per stage, :data:`STAGES`):
+this module measures the web's part (the request's start comes from Django's ``request_started`` signal) and
+hands the intake figures to the worker in the task message's headers; the worker adds its own, and the
+waiting request adds the notification and its own total once it has the answer.
 """
 
 from __future__ import annotations
 
 import datetime as dt
+import json
 import logging
+import os
+import threading
 import time
+from typing import Any
 
-from django.db import IntegrityError, transaction
+from celery.signals import before_task_publish
+from django.conf import settings
+from django.core.signals import request_finished, request_started
+from django.db import IntegrityError, connection, transaction
+from django.dispatch import receiver
 from django.utils import timezone
 
 from faceaccess.files import save_with_row
@@ -19,6 +39,66 @@ from faceaccess.uploads import ImageUpload
 from .models import AccessEvent, Camera, snapshot_upload_to
 
 log = logging.getLogger(__name__)
+
+# The stages of ``AccessEvent.timings`` (milliseconds), in the order a snapshot meets them; "web" or "worker"
+# says which process measures it.
+STAGES = (
+    ("parse", "web", "request start to intake: camera key, throttle, multipart parse, the photo's header checks"),
+    ("store", "web", "writing the photo file"),
+    ("insert", "web", "inserting the event row and committing"),
+    ("enqueue", "web", "publishing the job to the queue"),
+    ("queue", "worker", "published to picked up by a worker"),
+    ("load", "worker", "reading the event row and the photo's bytes"),
+    ("decode", "worker", "decoding the photo"),
+    ("batch_wait", "worker", "waiting for the engine (other snapshots of the batch, a busy engine)"),
+    ("detect", "worker", "face detection (for the whole batch of batch_size snapshots)"),
+    ("embed", "worker", "alignment + embedding (for the whole batch)"),
+    ("search", "worker", "pgvector nearest person + runner-up, impostor check"),
+    ("decide", "worker", "people, grants and camera rules, the decision"),
+    ("save", "worker", "writing the faces and the decision (before the commit)"),
+    ("commit", "worker", "committing them"),
+    ("notify", "web", "the decision's publication reaching the waiting request"),
+    ("fetch", "web", "reading the decided event back for the answer"),
+    ("total", "web", "request start to answer ready"),
+)
+HEADER = "faceaccess_intake"  # the task message header with the web's intake timings and the time it was sent
+CHANNEL_PREFIX = "faceaccess:event:"
+
+_request = threading.local()  # per web thread: t0 (request start), intake (timings of the event it created)
+
+
+def _ms(since: float) -> float:
+    return round((time.perf_counter() - since) * 1000.0, 3)
+
+
+@receiver(request_started, dispatch_uid="access.snapshots.request_clock")
+def _request_started(**kwargs: object) -> None:
+    _request.t0 = time.perf_counter()
+    _request.intake = None
+
+
+@receiver(request_finished, dispatch_uid="access.snapshots.request_clock_end")
+def _request_finished(**kwargs: object) -> None:
+    _request.t0 = None
+    _request.intake = None
+
+
+def _intake() -> dict[str, Any] | None:
+    return getattr(_request, "intake", None)
+
+
+@before_task_publish.connect(dispatch_uid="access.snapshots.intake_header")
+def _add_intake_header(sender: str | None = None, body: Any = None, headers: dict | None = None,
+                       **kwargs: object) -> None:
+    """A snapshot job carries the web's intake timings (when this thread made the event) and when it was sent."""
+    if sender != "access.tasks.process_snapshot" or headers is None:
+        return
+    intake = _intake()
+    args = body[0] if isinstance(body, tuple | list) and body and isinstance(body[0], list | tuple) else ()
+    stages = {}
+    if intake is not None and args and intake.get("event") == args[0]:
+        stages = {k: intake[k] for k in ("parse", "store", "insert") if k in intake}
+    headers[HEADER] = {**stages, "sent": time.time()}
 
 
 def enqueue_snapshot(event_id: int, event: AccessEvent | None = None) -> bool:
@@ -32,8 +112,14 @@ def enqueue_snapshot(event_id: int, event: AccessEvent | None = None) -> bool:
     """
     from .tasks import process_snapshot
 
+    intake = _intake()
+    started = time.perf_counter()
+    if intake is not None and intake.get("event") == event_id and "insert_started" in intake:
+        intake["insert"] = round((started - intake.pop("insert_started")) * 1000.0, 3)
     try:
         process_snapshot.delay(event_id)
+        if intake is not None and intake.get("event") == event_id:
+            intake["enqueue"] = _ms(started)
         return True
     except Exception as exc:
         log.warning("could not queue snapshot %s: %s: %s", event_id, type(exc).__name__, exc)
@@ -70,6 +156,10 @@ def create_event(
     Returns ``(event, created)``: a retry that raced in with the same idempotency key gets the event of the
     first one and ``created=False``.
     """
+    entered = time.perf_counter()
+    t0 = getattr(_request, "t0", None)
+    intake: dict[str, Any] = {} if t0 is None else {"parse": round((entered - t0) * 1000.0, 3)}
+    _request.intake = intake
     event = AccessEvent(
         camera=camera, site_id=camera.site_id, received_at=timezone.now(), captured_at=captured_at,
         idempotency_key=key, image_width=upload.width, image_height=upload.height,
@@ -77,9 +167,12 @@ def create_event(
     storage = AccessEvent._meta.get_field("snapshot").storage
 
     def save_row(name: str) -> AccessEvent:
+        intake["store"] = _ms(entered)
+        intake["insert_started"] = time.perf_counter()
         event.snapshot.name = name
         event.save()
-        transaction.on_commit(lambda: enqueue_snapshot(event.pk, event))
+        intake["event"] = event.pk
+        transaction.on_commit(lambda: enqueue_snapshot(event.pk, event))  # after the commit: "insert" ends there
         return event
 
     try:
@@ -92,14 +185,196 @@ def create_event(
         return existing, False  # one event, not two
 
 
+def decision_channel(event_id: int) -> str:
+    """The Redis channel on which the worker announces that an event was decided (or failed)."""
+    return f"{CHANNEL_PREFIX}{event_id}"
+
+
+_pools: dict[tuple[int, str], Any] = {}
+_pools_lock = threading.Lock()
+
+
+def _redis_pool():
+    """This process's Redis connections for decisions (publish, subscribe): kept open, one command at a time
+    each, every call bounded by FACEACCESS_BROKER_TIMEOUT."""
+    import redis
+
+    key = (os.getpid(), settings.REDIS_URL)
+    with _pools_lock:
+        pool = _pools.get(key)
+        if pool is None:
+            timeout = settings.FACEACCESS_BROKER_TIMEOUT
+            # RESP2: a subscription's messages come back as plain replies (RESP3 would route them to push handlers).
+            pool = redis.ConnectionPool.from_url(settings.REDIS_URL, socket_timeout=timeout,
+                                                 socket_connect_timeout=timeout, protocol=2)
+            _pools[key] = pool
+        return pool
+
+
+def publish_decision(event_id: int, status: str, **extra: Any) -> bool:
+    """Tell the requests waiting for ``event_id`` that it is finished (call after the commit). A Redis that does
+    not answer costs at most FACEACCESS_BROKER_TIMEOUT and is logged: the waiters then find the decision when
+    they next read the database."""
+    import redis
+    from redis.backoff import NoBackoff
+    from redis.retry import Retry
+
+    payload = json.dumps({"status": status, "t": time.time(), **extra})
+    try:
+        client = redis.Redis(connection_pool=_redis_pool(), retry=Retry(NoBackoff(), 0))
+        client.publish(decision_channel(event_id), payload)
+        return True
+    except Exception as exc:
+        log.warning("could not announce the decision of event %s: %s: %s", event_id, type(exc).__name__, exc)
+        return False
+
+
+class DecisionListener:
+    """A subscription to one event's channel on a pooled connection (SUBSCRIBE ... UNSUBSCRIBE, then the
+    connection goes back to the pool, still open). ``ok`` is False when Redis could not be subscribed to, or
+    failed while waiting: the caller then falls back to reading the database."""
+
+    def __init__(self, event_id: int) -> None:
+        self.channel = decision_channel(event_id).encode()
+        self.pool = None
+        self.conn = None
+        try:
+            self.pool = _redis_pool()
+            self.conn = self.pool.get_connection()
+            self.conn.send_command("SUBSCRIBE", self.channel)
+            reply = self.conn.read_response()
+            if not (isinstance(reply, list) and reply[:1] == [b"subscribe"]):
+                raise ValueError(f"unexpected reply to SUBSCRIBE: {reply!r}")
+        except Exception as exc:
+            log.warning("cannot subscribe to decisions (%s: %s): waiting by reading the database", type(exc).__name__,
+                        exc)
+            self._drop()
+
+    @property
+    def ok(self) -> bool:
+        return self.conn is not None
+
+    def wait(self, timeout: float) -> dict | None:
+        """The next announcement on the channel within ``timeout`` seconds, or None."""
+        deadline = time.monotonic() + timeout
+        try:
+            while self.conn is not None:
+                left = deadline - time.monotonic()
+                if not self.conn.can_read(timeout=max(0.0, left)):
+                    return None
+                reply = self.conn.read_response()
+                if isinstance(reply, list) and len(reply) == 3 and reply[0] == b"message" and reply[1] == self.channel:
+                    try:
+                        return json.loads(reply[2])
+                    except ValueError:
+                        return {}
+                if left <= 0:
+                    return None
+        except Exception as exc:
+            log.warning("lost the decision subscription (%s: %s): reading the database instead", type(exc).__name__,
+                        exc)
+            self._drop()
+        return None
+
+    def close(self) -> None:
+        if self.conn is None:
+            return
+        try:
+            self.conn.send_command("UNSUBSCRIBE", self.channel)
+            deadline = time.monotonic() + settings.FACEACCESS_BROKER_TIMEOUT
+            while True:  # a message published meanwhile may come first
+                reply = self.conn.read_response()
+                if isinstance(reply, list) and reply[:1] == [b"unsubscribe"] and reply[2] == 0:
+                    break
+                if time.monotonic() > deadline:
+                    raise TimeoutError("no UNSUBSCRIBE confirmation")
+            self.pool.release(self.conn)
+            self.conn = None
+        except Exception:
+            self._drop()
+
+    def _drop(self) -> None:
+        if self.conn is not None:
+            try:
+                self.conn.disconnect()
+            finally:
+                self.pool.release(self.conn)
+        self.conn = None
+
+    def __enter__(self) -> DecisionListener:
+        return self
+
+    def __exit__(self, *exc: object) -> None:
+        self.close()
+
+
+def _status(event_id: int) -> str | None:
+    return AccessEvent.objects.filter(pk=event_id).values_list("status", flat=True).first()
+
+
+def _wait_decided(event_id: int, seconds: float) -> tuple[str | None, dict | None]:
+    """Wait until the event is no longer pending or ``seconds`` passed: (its status as last known, the
+    worker's announcement when that is what ended the wait)."""
+    deadline = time.monotonic() + seconds
+    recheck = max(0.01, settings.FACEACCESS_WAIT_RECHECK_SECONDS)
+    with DecisionListener(event_id) as listener:
+        status = _status(event_id)  # subscribed first: a decision committed before this read is seen here
+        delay = 0.02
+        while status == AccessEvent.Status.PENDING:
+            left = deadline - time.monotonic()
+            if left <= 0:
+                break
+            if listener.ok:
+                message = listener.wait(min(left, recheck))
+                if message is not None and message.get("status", "") != AccessEvent.Status.PENDING:
+                    return message.get("status"), message
+            else:  # no Redis: poll, as before, with growing sleeps
+                time.sleep(min(delay, left))
+                delay = min(delay * 1.5, 0.2)
+            status = _status(event_id)
+    return status, None
+
+
 def wait_for(event: AccessEvent, seconds: float) -> AccessEvent:
     """The event once decided, or still pending after ``seconds``."""
-    deadline = time.monotonic() + seconds
-    delay = 0.02
-    while event.status == AccessEvent.Status.PENDING and time.monotonic() < deadline:
-        time.sleep(min(delay, max(0.0, deadline - time.monotonic())))
-        delay = min(delay * 1.5, 0.2)
-        event.status = AccessEvent.objects.filter(pk=event.pk).values_list("status", flat=True).first()
-    if event.status != AccessEvent.Status.PENDING:
-        event = AccessEvent.objects.select_related("person").prefetch_related("faces").get(pk=event.pk)
+    intake = _intake()
+    web: dict[str, Any] = {}
+    if intake is not None and intake.get("event") == event.pk:
+        # Also in the task's header, but a job run inline (eager) or an event whose worker never read the header
+        # gets them here.
+        web.update({k: intake[k] for k in ("parse", "store", "insert", "enqueue") if k in intake})
+    if event.status == AccessEvent.Status.PENDING and seconds > 0:
+        status, message = _wait_decided(event.pk, seconds)
+        if message is not None:
+            web["notify"] = round(max(0.0, time.time() - float(message.get("t", time.time()))) * 1000.0, 3)
+            web.update({k: message[k] for k in ("commit",) if isinstance(message.get(k), int | float)})
+            web["woken_by"] = "pubsub"
+        elif status not in (None, AccessEvent.Status.PENDING):
+            web["woken_by"] = "recheck"
+        event.status = status
+    if event.status == AccessEvent.Status.PENDING:
+        return event
+    fetched = time.perf_counter()
+    event = AccessEvent.objects.select_related("person").prefetch_related("faces").get(pk=event.pk)
+    t0 = getattr(_request, "t0", None)
+    if web and t0 is not None and intake is not None and intake.get("event") == event.pk:
+        web["fetch"] = _ms(fetched)
+        web["total"] = _ms(t0)
+        event.timings = {**(event.timings or {}), **web}
+        _add_timings(event.pk, web)
     return event
+
+
+def _add_timings(event_id: int, stages: dict[str, Any]) -> None:
+    """Merge the web's figures into the event's timings: one statement, committed without waiting for the
+    WAL flush (a timing lost to a crash costs nothing; the decision itself was committed durably)."""
+    try:
+        with transaction.atomic(), connection.cursor() as cursor:
+            cursor.execute("SET LOCAL synchronous_commit TO OFF")
+            cursor.execute(
+                f"UPDATE {AccessEvent._meta.db_table} SET timings = COALESCE(timings, '{{}}'::jsonb) || %s::jsonb "
+                "WHERE id = %s",
+                [json.dumps(stages), event_id],
+            )
+    except Exception:
+        log.exception("could not store the web timings of event %s", event_id)

@@ -4,10 +4,13 @@
 from __future__ import annotations
 
 from celery import shared_task
+from celery.signals import task_prerun
+from django.db import connections
 
 from faceaccess.jobs import TASK_OPTIONS, RowTask
 
 from . import processing
+from .snapshots import HEADER
 
 
 class SnapshotTask(RowTask):
@@ -17,7 +20,9 @@ class SnapshotTask(RowTask):
 
 @shared_task(base=SnapshotTask, **TASK_OPTIONS)
 def process_snapshot(event_id: int) -> str:
-    return processing.process_snapshot(event_id)
+    # The web's intake timings travel in a message header (access.snapshots.HEADER), not in the arguments.
+    request = process_snapshot.request
+    return processing.process_snapshot(event_id, request.get(HEADER) if request is not None else None)
 
 
 @shared_task(name="access.tasks.apply_retention")
@@ -27,3 +32,15 @@ def apply_retention() -> dict[str, int]:
 
     report = run()
     return {site: counts["snapshots"] for site, counts in report.sites.items()}
+
+
+@task_prerun.connect(dispatch_uid="access.tasks.reuse_connections")
+def _check_connections(task: object = None, **kwargs: object) -> None:
+    """Every task in a worker keeps its process's (thread's) database connection, checked as Django checks one
+    at the start of a web request (CELERY_DB_REUSE_MAX in the settings): one older than CONN_MAX_AGE is closed,
+    a broken one is replaced on its first query. Not for a task run inline (eager) inside somebody's transaction."""
+    if getattr(getattr(task, "request", None), "is_eager", False):
+        return
+    for conn in connections.all(initialized_only=True):
+        if not conn.in_atomic_block:
+            conn.close_if_unusable_or_obsolete()

@@ -174,8 +174,22 @@ FACEACCESS_ENROLL_MIN_FACE_PX = env_float("FACEACCESS_ENROLL_MIN_FACE_PX", 40.0)
 FACEACCESS_ENROLL_MIN_SCORE = env_float("FACEACCESS_ENROLL_MIN_SCORE", 0.9)
 # Load the engine when a worker process starts rather than on its first task.
 FACEACCESS_PRELOAD_PIPELINE = env_bool("FACEACCESS_PRELOAD_PIPELINE", False)
-# torch intra-op threads in a worker process (0: torch's default, all cores).
+# torch intra-op threads per worker process. 0 = auto: the cores this process may use, shared out between the
+# pool processes of a prefork worker; set 1 when several worker processes share a machine. The worker also
+# makes idle OpenMP threads sleep instead of spin (OMP_WAIT_POLICY=PASSIVE unless the environment sets it):
+# spinning threads on a busy machine made a snapshot up to 8x slower (README, "Door latency").
 FACEACCESS_TORCH_THREADS = env_int("FACEACCESS_TORCH_THREADS", 0) or None
+# Half precision for the engine on CUDA (bench/gpu_check.py compares it with fp32 and the CPU); ignored on CPU.
+FACEACCESS_ENGINE_FP16 = env_bool("FACEACCESS_ENGINE_FP16", False)
+# The batching worker (`celery worker -P threads -c N`): while other snapshots are on their way to the engine
+# of this process, take up to FACEACCESS_BATCH_SIZE of them into one detector and one embedder call, waiting
+# at most FACEACCESS_BATCH_WAIT_MS for them. A snapshot with nothing else in flight never waits; 1 turns
+# batching off (one engine call per snapshot, one at a time).
+FACEACCESS_BATCH_SIZE = max(1, env_int("FACEACCESS_BATCH_SIZE", 16))
+FACEACCESS_BATCH_WAIT_MS = env_float("FACEACCESS_BATCH_WAIT_MS", 5.0)
+# A request waiting for its decision (?wait=) hears of it at once through Redis pub/sub; it also re-reads the
+# event's status this often (seconds), in case a notification was lost.
+FACEACCESS_WAIT_RECHECK_SECONDS = env_float("FACEACCESS_WAIT_RECHECK_SECONDS", 0.5)
 
 # --- Celery (read by faceaccess/celery.py through the CELERY_ namespace) --------------------------
 CELERY_BROKER_URL = REDIS_URL
@@ -219,6 +233,11 @@ CELERY_REDIS_SOCKET_TIMEOUT = CELERY_REDIS_SOCKET_CONNECT_TIMEOUT = max(FACEACCE
 CELERY_BROKER_CONNECTION_RETRY_ON_STARTUP = True
 CELERY_WORKER_CANCEL_LONG_RUNNING_TASKS_ON_CONNECTION_LOSS = True
 CELERY_TASK_TRACK_STARTED = True
+# Celery's Django fix-up closes a worker's database connections before and after every task unless this is set:
+# each snapshot then paid for a new PostgreSQL connection (10-20 ms of its latency here). It closes them every
+# this many tasks instead, and every task starts with Django's own check (access.tasks): connections older than
+# FACEACCESS_DB_CONN_MAX_AGE are closed, the others pinged before their first query, as in a web request.
+CELERY_DB_REUSE_MAX = 10_000
 CELERY_TASK_DEFAULT_QUEUE = "celery"
 # Tasks that run the vision engine go to the "gpu" queue that the engine workers consume; the
 # first matching pattern wins, so a non-engine task (e.g. a webhook) gets its own entry above these.

@@ -79,6 +79,14 @@ class AccessEventSerializer(serializers.ModelSerializer):
     url = serializers.HyperlinkedIdentityField(view_name="api:accessevent-detail")
     person_name = serializers.CharField(source="person.name", read_only=True, default=None)
     faces = AccessEventFaceSerializer(many=True, read_only=True)
+    timings = serializers.JSONField(
+        read_only=True,
+        help_text="Milliseconds per stage, as the web process and the worker measured them: parse (auth, upload "
+                  "checks), store (file), insert (row + commit), enqueue, queue (waiting for a worker), load, decode, "
+                  "batch_wait + detect + embed (batch_size snapshots per engine call), search (pgvector), decide, save "
+                  "(+ commit), notify (the decision reaching the waiting request), fetch, total (request start to "
+                  "answer). Null for events decided before timings were recorded.",
+    )
 
     class Meta:
         model = AccessEvent
@@ -86,7 +94,7 @@ class AccessEventSerializer(serializers.ModelSerializer):
             "id", "url", "status", "decision", "reason", "person", "person_name", "camera", "site",
             "received_at", "captured_at", "processed_at", "latency_ms", "threshold", "min_face_px",
             "min_detection_score", "model_name", "model_version", "image_width", "image_height",
-            "idempotency_key", "faces",
+            "idempotency_key", "faces", "timings",
         ]
         read_only_fields = fields
 

@@ -4,6 +4,7 @@ detect -> align -> embed, batched, loaded once."""
 from __future__ import annotations
 
 import math
+import time
 from collections.abc import Sequence
 
 import cv2
@@ -126,15 +127,35 @@ class Pipeline:
         return_crops: bool = False,
         flip_tta: bool = False,
         detection: DetectionPolicy | str | None = None,
+        timings: dict[str, float] | None = None,
+        batch_by_size: bool = False,
     ) -> list[list[Face]]:
         """Detect, align and (optionally) embed every face of every image.
 
         Detection runs as one batch over the images and embedding as one batch
         over all their faces. ``flip_tta`` adds the embedding of the mirrored
         crop before normalising (a little more accurate, twice the cost). ``detection``: the
-        detection policy (see :meth:`detect`).
+        detection policy (see :meth:`detect`). ``timings``: when given, the milliseconds spent
+        detecting (``"detect"``) and aligning + embedding (``"embed"``) are stored in it.
+        ``batch_by_size``: images of different sizes are detected in one batch per size instead
+        of being padded to a common size (padding can move landmarks by a fraction of a pixel:
+        embedding cosine ~0.998 against the image alone); each face is then exactly what the
+        image alone gives. Embedding stays one batch over all the faces.
         """
-        detections = self.detect(images, detection=detection)
+        started = time.perf_counter()
+        sizes: dict[tuple[int, ...], list[int]] = {}
+        if batch_by_size:
+            for k, image in enumerate(images):
+                sizes.setdefault(tuple(getattr(image, "shape", ())[:2]), []).append(k)
+        if len(sizes) > 1:
+            detections: list[Detections] = [Detections.empty() for _ in images]
+            for members in sizes.values():
+                found = self.detect([images[k] for k in members], detection=detection)
+                for k, det in zip(members, found, strict=True):
+                    detections[k] = det
+        else:
+            detections = self.detect(images, detection=detection)
+        detected = time.perf_counter()
         out: list[list[Face]] = []
         crops: list[np.ndarray] = []
         for image, det in zip(images, detections, strict=True):
@@ -160,6 +181,9 @@ class Pipeline:
             flat = [f for faces in out for f in faces]
             for face, vec in zip(flat, vectors, strict=True):
                 face.embedding = vec.astype(np.float32)
+        if timings is not None:
+            timings["detect"] = (detected - started) * 1000.0
+            timings["embed"] = (time.perf_counter() - detected) * 1000.0
         return out
 
 
