@@ -143,6 +143,10 @@ class AccessGrant(models.Model):
         return f"{self.person_id} may enter {self.site_id}"
 
 
+def new_webhook_secret() -> str:
+    return secrets.token_hex(32)
+
+
 def hash_api_key(key: str) -> str:
     return hashlib.sha256(key.encode()).hexdigest()
 
@@ -158,6 +162,14 @@ class Camera(models.Model):
     allowed_people = models.ManyToManyField("enrollment.Person", related_name="allowed_cameras", blank=True)
     last_seen_at = models.DateTimeField(null=True, blank=True)
     created_at = models.DateTimeField(auto_now_add=True)
+    # Door integration (access/door.py).
+    webhook_url = models.URLField(max_length=500, blank=True,
+                                  help_text="Optional: POST every decision here (JSON, signed with the secret).")
+    webhook_secret = models.CharField(max_length=64, default=new_webhook_secret,
+                                      help_text="HMAC-SHA256 key of the webhook's signature.")
+    debounce_seconds = models.PositiveIntegerField(
+        default=10, help_text="The same person granted again within this many seconds is logged as a repeat "
+        "and opens nothing (0: off).")
 
     class Meta:
         ordering = ["site_id", "name"]
@@ -231,6 +243,9 @@ class AccessEvent(models.Model):
     model_version = models.CharField(max_length=100, blank=True)
     image_width = models.PositiveIntegerField(null=True, blank=True)
     image_height = models.PositiveIntegerField(null=True, blank=True)
+    # The first granted event of this person at this camera within its debounce window (this one is a repeat).
+    repeat_of = models.ForeignKey("self", on_delete=models.SET_NULL, null=True, blank=True, related_name="repeats")
+    door_handled = models.BooleanField(default=False, editable=False)  # debounce + webhook done once
     # Where the time went, in milliseconds per stage (parse, store, insert, queue, decode, detect, embed, search,
     # decide, save, notify...), written by the web process and the worker: see access.snapshots.STAGES.
     timings = models.JSONField(null=True, blank=True, help_text="Milliseconds per processing stage.")
@@ -289,6 +304,25 @@ class AccessEventFace(DetectedFace):
 
     def __str__(self) -> str:
         return f"event {self.event_id} face {self.index}: {self.decision}"
+
+
+class WebhookDelivery(models.Model):
+    """One attempt to tell the door's controller about a decision."""
+
+    event = models.ForeignKey(AccessEvent, on_delete=models.CASCADE, related_name="webhook_deliveries")
+    attempt = models.PositiveSmallIntegerField()
+    url = models.URLField(max_length=500)
+    delivered = models.BooleanField(default=False)
+    status_code = models.PositiveSmallIntegerField(null=True, blank=True)
+    error = models.TextField(blank=True)
+    duration_ms = models.FloatField(null=True, blank=True)
+    created_at = models.DateTimeField(auto_now_add=True)
+
+    class Meta:
+        ordering = ["event_id", "attempt"]
+
+    def __str__(self) -> str:
+        return f"event {self.event_id} attempt {self.attempt}: {'ok' if self.delivered else self.error}"
 
 
 class ImpostorExample(StoredEmbedding):

@@ -216,7 +216,7 @@ def _wait_worker(children: dict[str, subprocess.Popen], timeout: float = 300.0) 
     from .celery import health_check
 
     say("waiting for the Celery worker to take tasks")
-    result = health_check.apply_async()
+    result = health_check.apply_async(queue="gpu")  # the engine's worker, not the io one
     deadline = time.monotonic() + timeout
     while time.monotonic() < deadline:
         for name, proc in children.items():
@@ -262,18 +262,24 @@ def main(argv: list[str] | None = None) -> int:
             # a child that dies mid-task (OOM, segfault) gets its message re-queued
             # (task_reject_on_worker_lost); the child loads the engine once and keeps it.
             worker = _spawn("Celery worker", [
-                sys.executable, "-m", "celery", "-A", "faceaccess", "worker", "-Q", "gpu,celery",
+                sys.executable, "-m", "celery", "-A", "faceaccess", "worker", "-Q", "gpu",
                 "-c", "1", "-P", "prefork", "-l", "INFO", "-n", "faceaccess@%h",
                 # -B: Celery beat inside the worker (one machine): the sweeper and retention (settings).
                 "-B", "-s", str(data / "celerybeat-schedule")], env)
             stack.callback(_stop_child, "Celery worker", worker, 20.0)
+            # Everything that is not the engine (door webhooks, the sweeper, retention) on its own small
+            # threaded worker, so a slow webhook receiver never holds the engine's process.
+            io_worker = _spawn("Celery io worker", [
+                sys.executable, "-m", "celery", "-A", "faceaccess", "worker", "-Q", "celery",
+                "-c", "4", "-P", "threads", "-l", "INFO", "-n", "io@%h"], env)
+            stack.callback(_stop_child, "Celery io worker", io_worker, 20.0)
             # The app rejects uploads over FACEACCESS_MAX_UPLOAD_BYTES with a JSON error; waitress's own
             # cap (plain-text 413) sits well above it and only guards against absurd bodies.
             web = _spawn("web server", [
                 sys.executable, "-m", "waitress", f"--listen={args.host}:{args.port}", f"--threads={args.threads}",
                 f"--max-request-body-size={max_body}", "--ident=faceaccess", "faceaccess.wsgi:application"], env)
             stack.callback(_stop_child, "web server", web, 10.0)
-            children = {"Celery worker": worker, "web server": web}
+            children = {"Celery worker": worker, "Celery io worker": io_worker, "web server": web}
             base = f"http://{args.host}:{args.port}"
             _wait_http(f"{base}/healthz", children, timeout=120)
             _wait_worker(children)

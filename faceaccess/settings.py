@@ -7,7 +7,6 @@ Unset DATABASE_URL / REDIS_URL mean the embedded development servers that `make 
 from __future__ import annotations
 
 import datetime as dt
-
 from pathlib import Path
 
 import dj_database_url
@@ -244,6 +243,7 @@ CELERY_TASK_DEFAULT_QUEUE = "celery"
 CELERY_TASK_ROUTES = {
     "access.tasks.apply_retention": {"queue": "celery"},
     "access.sweeper.*": {"queue": "celery"},
+    "access.door.*": {"queue": "celery"},
     "enrollment.tasks.*": {"queue": "gpu"},
     "access.tasks.*": {"queue": "gpu"},
 }
@@ -266,7 +266,11 @@ CELERY_TASK_ANNOTATIONS = {name: {"ignore_result": True}
                            for name in ("access.tasks.process_snapshot", "enrollment.tasks.embed_face_image")}
 CELERY_TASK_ALWAYS_EAGER = env_bool("FACEACCESS_CELERY_EAGER", False)
 # Extra task modules for the worker to import (the test suite adds probes this way).
-CELERY_IMPORTS = ["access.sweeper", *env_list("FACEACCESS_CELERY_IMPORTS", [])]
+CELERY_IMPORTS = ["access.sweeper", "access.door", *env_list("FACEACCESS_CELERY_IMPORTS", [])]
+# Door webhooks (access/door.py): per attempt timeout, retries with exponential back-off from this delay.
+FACEACCESS_WEBHOOK_TIMEOUT = env_float("FACEACCESS_WEBHOOK_TIMEOUT", 3.0)
+FACEACCESS_WEBHOOK_RETRIES = env_int("FACEACCESS_WEBHOOK_RETRIES", 5)
+FACEACCESS_WEBHOOK_BACKOFF_SECONDS = env_float("FACEACCESS_WEBHOOK_BACKOFF_SECONDS", 2.0)
 
 # --- REST API ------------------------------------------------------------------------------------
 REST_FRAMEWORK = {

@@ -6,7 +6,7 @@ from django.core.exceptions import ValidationError as DjangoValidationError
 from rest_framework import serializers
 
 from access import naming
-from access.models import AccessEvent, AccessEventFace, Camera, Site
+from access.models import AccessEvent, AccessEventFace, Camera, Site, WebhookDelivery
 from enrollment.api.serializers import PersonSerializer
 from enrollment.models import Person
 
@@ -54,15 +54,24 @@ class CameraSerializer(serializers.ModelSerializer):
 
     class Meta:
         model = Camera
-        fields = ["id", "url", "site", "name", "active", "key_prefix", "allowed_people", "last_seen_at", "created_at"]
+        fields = ["id", "url", "site", "name", "active", "key_prefix", "allowed_people", "webhook_url",
+                  "debounce_seconds", "last_seen_at", "created_at"]
         read_only_fields = ["key_prefix", "last_seen_at", "created_at"]
 
 
 class CameraCreatedSerializer(CameraSerializer):
     api_key = serializers.CharField(read_only=True, help_text="Shown once: store it in the camera now.")
+    webhook_secret = serializers.CharField(read_only=True, help_text="Verifies the webhook's signature.")
 
     class Meta(CameraSerializer.Meta):
-        fields = [*CameraSerializer.Meta.fields, "api_key"]
+        fields = [*CameraSerializer.Meta.fields, "api_key", "webhook_secret"]
+
+
+class WebhookDeliverySerializer(serializers.ModelSerializer):
+    class Meta:
+        model = WebhookDelivery
+        fields = ["attempt", "delivered", "status_code", "error", "duration_ms", "created_at"]
+        read_only_fields = fields
 
 
 class AccessEventFaceSerializer(serializers.ModelSerializer):
@@ -79,6 +88,7 @@ class AccessEventSerializer(serializers.ModelSerializer):
     url = serializers.HyperlinkedIdentityField(view_name="api:accessevent-detail")
     person_name = serializers.CharField(source="person.name", read_only=True, default=None)
     faces = AccessEventFaceSerializer(many=True, read_only=True)
+    webhook_deliveries = WebhookDeliverySerializer(many=True, read_only=True)
     timings = serializers.JSONField(
         read_only=True,
         help_text="Milliseconds per stage, as the web process and the worker measured them: parse (auth, upload "
@@ -94,7 +104,7 @@ class AccessEventSerializer(serializers.ModelSerializer):
             "id", "url", "status", "decision", "reason", "person", "person_name", "camera", "site",
             "received_at", "captured_at", "processed_at", "latency_ms", "threshold", "min_face_px",
             "min_detection_score", "model_name", "model_version", "image_width", "image_height",
-            "idempotency_key", "faces", "timings",
+            "idempotency_key", "repeat_of", "faces", "webhook_deliveries", "timings",
         ]
         read_only_fields = fields
 

@@ -60,7 +60,15 @@ class SiteForm(forms.ModelForm):
 class CameraForm(forms.ModelForm):
     class Meta:
         model = Camera
-        fields = ["name", "active", "allowed_people"]
+        fields = ["name", "active", "allowed_people", "webhook_url", "debounce_seconds"]
         widgets = {"allowed_people": forms.SelectMultiple(attrs={"size": 6})}
         help_texts = {"allowed_people": "Empty: every person of the site may pass. Otherwise only these people.",
                       "active": "An inactive camera's key is refused."}
+
+    def __init__(self, *args, **kwargs):
+        super().__init__(*args, **kwargs)
+        self.fields["debounce_seconds"].required = False
+
+    def clean_debounce_seconds(self) -> int:
+        value = self.cleaned_data.get("debounce_seconds")
+        return Camera._meta.get_field("debounce_seconds").default if value is None else value
