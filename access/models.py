@@ -94,6 +94,9 @@ class Site(models.Model):
     retain_known_days = models.PositiveIntegerField(
         default=90, help_text="Days to keep snapshots (and face embeddings) of events with a recognised person."
     )
+    decision_deadline_seconds = models.PositiveIntegerField(
+        default=30, help_text="A snapshot that reaches the worker later than this after it arrived ends 'expired' "
+        "(logged, not decided): a door answer that late is useless. 0: never.")
     # Who may enter; ``person.sites`` is the other side.
     people = models.ManyToManyField(
         "enrollment.Person", through="AccessGrant", related_name="sites", blank=True
@@ -217,6 +220,7 @@ class AccessEvent(models.Model):
         PENDING = "pending"
         DONE = "done"
         FAILED = "failed"
+        EXPIRED = "expired"  # reached the worker too late for the door: logged, not decided
 
     # Events are the access log: they outlive cameras, sites and people (links become null).
     camera = models.ForeignKey(Camera, on_delete=models.SET_NULL, null=True, related_name="events")

@@ -90,6 +90,22 @@ def fail(event_id: int, reason: str, timings: dict | None = None) -> str:
     return "failed"
 
 
+def too_late(event: AccessEvent) -> bool:
+    deadline = event.site.decision_deadline_seconds if event.site is not None else 0
+    return bool(deadline) and (timezone.now() - event.received_at).total_seconds() > deadline
+
+
+def expire(event: AccessEvent) -> str:
+    """A snapshot that waited longer than its site's deadline: logged as expired, not decided."""
+    age = (timezone.now() - event.received_at).total_seconds()
+    reason = (f"reached the worker {age:.0f} s after it arrived, past the site's deadline of "
+              f"{event.site.decision_deadline_seconds} s: too late for the door, not decided")
+    AccessEvent.objects.filter(pk=event.pk, status=AccessEvent.Status.PENDING).update(
+        status=AccessEvent.Status.EXPIRED, reason=reason, processed_at=timezone.now())
+    publish_decision(event.pk, AccessEvent.Status.EXPIRED)
+    return AccessEvent.Status.EXPIRED
+
+
 def process_snapshot(event_id: int, intake: dict | None = None) -> str:
     """Detect, match and decide one pending event; a bad or failing snapshot ends ``failed`` with a reason.
 
@@ -103,6 +119,8 @@ def process_snapshot(event_id: int, intake: dict | None = None) -> str:
             return "gone"
         if event.status != AccessEvent.Status.PENDING:
             return event.status  # a redelivered message for an event already finished
+        if too_late(event):
+            return expire(event)
         try:
             from recognition.engine import ImageError
 

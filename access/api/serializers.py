@@ -20,7 +20,8 @@ class SiteSerializer(serializers.ModelSerializer):
         model = Site
         fields = [
             "id", "url", "name", "timezone", "match_threshold", "min_face_px", "min_detection_score",
-            "detection_policy", "created_at", "updated_at",
+            "detection_policy", "decision_deadline_seconds", "retain_unknown_days", "retain_known_days",
+            "created_at", "updated_at",
         ]
         read_only_fields = ["created_at", "updated_at"]
 
