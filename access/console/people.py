@@ -109,6 +109,7 @@ def _photos_context(person: Person) -> dict:
     return {
         "faces": faces,
         "busy": any(f.status not in SETTLED for f in faces),
+        "enrolled": sum(1 for f in faces if f.status == FaceImage.Status.ENROLLED),
         "warnings": possible_mix_ups(person),
     }
 
