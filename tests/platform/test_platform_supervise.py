@@ -106,6 +106,9 @@ def test_the_runner_restarts_a_killed_redis_and_postgresql_and_doors_work_again(
         os.kill(pg_pid, signal.SIGKILL)
 
         wait_until("healthy /healthz", lambda: http("GET", f"{base}/healthz")[0] == 200, 120, runner, log)
+        # /healthz can answer before the runner has printed its "restarted" line: wait for the lines too.
+        wait_until("restart messages", lambda: all(f"{name} restarted on 127.0.0.1:" in log.read_text(errors="replace")
+                                                   for name in ("Redis", "PostgreSQL")), 60, runner, log)
         output = log.read_text(errors="replace")
         for name in ("Redis", "PostgreSQL"):
             assert f"{name} exited unexpectedly (killed by SIGKILL); restarting it" in output, output[-3000:]
