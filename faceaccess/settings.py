@@ -173,10 +173,9 @@ FACEACCESS_ENROLL_MIN_FACE_PX = env_float("FACEACCESS_ENROLL_MIN_FACE_PX", 40.0)
 FACEACCESS_ENROLL_MIN_SCORE = env_float("FACEACCESS_ENROLL_MIN_SCORE", 0.9)
 # Load the engine when a worker process starts rather than on its first task.
 FACEACCESS_PRELOAD_PIPELINE = env_bool("FACEACCESS_PRELOAD_PIPELINE", False)
-# torch intra-op threads per worker process. 0 = auto: the cores this process may use, shared out between the
-# pool processes of a prefork worker; set 1 when several worker processes share a machine. The worker also
-# makes idle OpenMP threads sleep instead of spin (OMP_WAIT_POLICY=PASSIVE unless the environment sets it):
-# spinning threads on a busy machine made a snapshot up to 8x slower (README, "Door latency").
+# torch intra-op threads per engine (worker process). 0 = the default, 1: two threads are 15-25% faster on an
+# idle machine but 1.5-8x slower as soon as the web process, PostgreSQL or another worker wants a core, and
+# cost more CPU per snapshot (README, "Door latency"). Raise it only on a machine that runs nothing but the engine.
 FACEACCESS_TORCH_THREADS = env_int("FACEACCESS_TORCH_THREADS", 0) or None
 # Half precision for the engine on CUDA (bench/gpu_check.py compares it with fp32 and the CPU); ignored on CPU.
 FACEACCESS_ENGINE_FP16 = env_bool("FACEACCESS_ENGINE_FP16", False)

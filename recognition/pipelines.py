@@ -17,8 +17,6 @@ from __future__ import annotations
 
 import inspect
 import logging
-import os
-import sys
 import threading
 import time
 from collections.abc import Sequence
@@ -66,36 +64,24 @@ def get_pipeline(embedder: str | None = None) -> FacePipeline:
         return _loaded[name]
 
 
+ENGINE_QUEUE = "gpu"  # where CELERY_TASK_ROUTES sends the tasks that run the engine (an io worker never loads it)
 # The Celery pool of this worker ("prefork", "threads", "solo"...) and its concurrency, noted by ``worker_init``
 # in the worker's main process (a prefork child inherits them); None outside a worker.
 _pool: dict[str, Any] = {"kind": None, "concurrency": 1}
 
 
-def usable_cores() -> int:
-    try:
-        return max(1, len(os.sched_getaffinity(0)))
-    except (AttributeError, OSError):
-        return max(1, os.cpu_count() or 1)
-
-
 def torch_threads() -> int:
-    """Intra-op threads for this process's engine: FACEACCESS_TORCH_THREADS, else the usable cores, divided
-    between the children of a prefork pool (``-c 2`` on 2 cores: one each), all of them for a threads or solo
-    pool (its one engine serves every task of the process)."""
-    if settings.FACEACCESS_TORCH_THREADS:
-        return settings.FACEACCESS_TORCH_THREADS
-    cores = usable_cores()
-    if _pool["kind"] == "prefork":
-        return max(1, cores // max(1, int(_pool["concurrency"] or 1)))
-    return cores
+    """Intra-op threads for this process's engine: FACEACCESS_TORCH_THREADS, else 1.
+
+    Deliberately one (README, "Door latency"): on an idle 2-core machine two threads make one snapshot 15-25%
+    faster, but as soon as anything else wants a core (the web process with the next upload, PostgreSQL, a
+    second worker, this worker's own threads) two threads take 1.5x (sleeping between parallel regions) to
+    10x (OpenMP's default spinning) longer, and they cost ~25% more CPU per snapshot, which is throughput lost.
+    A dedicated engine box may set more; on a GPU they hardly matter."""
+    return settings.FACEACCESS_TORCH_THREADS or 1
 
 
 def _load(name: str) -> FacePipeline:
-    if "torch" not in sys.modules:
-        # OpenMP reads this once, when torch loads: idle threads sleep instead of spinning. With spinning
-        # threads a snapshot took up to 8x longer on a machine whose cores were busy with other work (the web
-        # process, PostgreSQL, a second worker); see README "Door latency".
-        os.environ.setdefault("OMP_WAIT_POLICY", "PASSIVE")
     import torch
 
     from recognition.engine import Pipeline
@@ -125,7 +111,11 @@ def _note_pool(sender: Any = None, **kwargs: object) -> None:
     kind = next((k for k in ("prefork", "thread", "solo", "eventlet", "gevent") if k in name), name or None)
     _pool.update(kind="threads" if kind == "thread" else kind,
                  concurrency=int(getattr(sender, "concurrency", 1) or 1))
-    if _pool["kind"] != "prefork" and settings.FACEACCESS_PRELOAD_PIPELINE:
+    try:  # the queues this worker consumes (-Q), selected before worker_init
+        consumed = set(sender.app.amqp.queues.consume_from or sender.app.amqp.queues)
+    except AttributeError:
+        consumed = {ENGINE_QUEUE}
+    if _pool["kind"] != "prefork" and settings.FACEACCESS_PRELOAD_PIPELINE and ENGINE_QUEUE in consumed:
         threading.Thread(target=_load_quietly, name="pipeline-preload", daemon=True).start()
 
 
