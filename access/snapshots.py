@@ -20,7 +20,6 @@ from __future__ import annotations
 import datetime as dt
 import json
 import logging
-import os
 import threading
 import time
 from typing import Any
@@ -33,6 +32,7 @@ from django.db.models import Prefetch
 from django.dispatch import receiver
 from django.utils import timezone
 
+from faceaccess import redis_conn
 from faceaccess.files import save_with_row
 from faceaccess.jobs import MAX_REASON
 from faceaccess.uploads import ImageUpload
@@ -191,39 +191,13 @@ def decision_channel(event_id: int) -> str:
     return f"{CHANNEL_PREFIX}{event_id}"
 
 
-_pools: dict[tuple[int, str], Any] = {}
-_pools_lock = threading.Lock()
-
-
-def _redis_pool():
-    """This process's Redis connections for decisions (publish, subscribe): kept open, one command at a time
-    each, every call bounded by FACEACCESS_BROKER_TIMEOUT."""
-    import redis
-
-    key = (os.getpid(), settings.REDIS_URL)
-    with _pools_lock:
-        pool = _pools.get(key)
-        if pool is None:
-            timeout = settings.FACEACCESS_BROKER_TIMEOUT
-            # RESP2: a subscription's messages come back as plain replies (RESP3 would route them to push handlers).
-            pool = redis.ConnectionPool.from_url(settings.REDIS_URL, socket_timeout=timeout,
-                                                 socket_connect_timeout=timeout, protocol=2)
-            _pools[key] = pool
-        return pool
-
-
 def publish_decision(event_id: int, status: str, **extra: Any) -> bool:
     """Tell the requests waiting for ``event_id`` that it is finished (call after the commit). A Redis that does
     not answer costs at most FACEACCESS_BROKER_TIMEOUT and is logged: the waiters then find the decision when
     they next read the database."""
-    import redis
-    from redis.backoff import NoBackoff
-    from redis.retry import Retry
-
     payload = json.dumps({"status": status, "t": time.time(), **extra})
     try:
-        client = redis.Redis(connection_pool=_redis_pool(), retry=Retry(NoBackoff(), 0))
-        client.publish(decision_channel(event_id), payload)
+        redis_conn.client().publish(decision_channel(event_id), payload)
         return True
     except Exception as exc:
         log.warning("could not announce the decision of event %s: %s: %s", event_id, type(exc).__name__, exc)
@@ -240,7 +214,7 @@ class DecisionListener:
         self.pool = None
         self.conn = None
         try:
-            self.pool = _redis_pool()
+            self.pool = redis_conn.pool()
             self.conn = self.pool.get_connection()
             self.conn.send_command("SUBSCRIBE", self.channel)
             reply = self.conn.read_response()

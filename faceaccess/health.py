@@ -2,10 +2,11 @@
 
 from __future__ import annotations
 
-from django.conf import settings
 from django.db import connection
 from django.http import HttpRequest, JsonResponse
 from django.views.decorators.http import require_GET
+
+from . import redis_conn
 
 
 @require_GET
@@ -18,9 +19,7 @@ def healthz(request: HttpRequest) -> JsonResponse:
     except Exception as exc:  # any failure means "not ready"; the reason is reported, not raised
         checks["database"] = f"error: {exc.__class__.__name__}"
     try:
-        client = redis_client()
-        client.ping()
-        client.close()
+        redis_conn.client().ping()
         checks["broker"] = "ok"
     except Exception as exc:
         checks["broker"] = f"error: {exc.__class__.__name__}"
@@ -28,27 +27,13 @@ def healthz(request: HttpRequest) -> JsonResponse:
     return JsonResponse({"status": "ok" if ok else "degraded", **checks}, status=200 if ok else 503)
 
 
-def redis_client():
-    """A client of the broker's Redis for one-off checks: each command gives up after FACEACCESS_BROKER_TIMEOUT
-    seconds, once (redis-py would otherwise retry a timed-out command up to 10 times)."""
-    import redis
-    from redis.backoff import NoBackoff
-    from redis.retry import Retry
-
-    timeout = settings.FACEACCESS_BROKER_TIMEOUT
-    return redis.Redis.from_url(settings.REDIS_URL, socket_timeout=timeout, socket_connect_timeout=timeout,
-                                retry=Retry(NoBackoff(), 0))
-
-
 def queue_lengths(queues: tuple[str, ...] = ("gpu", "celery")) -> dict[str, int] | None:
     """Messages waiting in each Celery queue (Redis lists), or None when the broker does not answer."""
     try:
-        client = redis_client()
-        with client.pipeline() as pipe:
+        with redis_conn.client().pipeline() as pipe:
             for name in queues:
                 pipe.llen(name)
             lengths = pipe.execute()
-        client.close()
     except Exception:
         return None
     return dict(zip(queues, (int(n) for n in lengths), strict=True))

@@ -78,16 +78,13 @@ class RowTask(Task):
 
 def bump(name: str, ttl_s: int = 24 * 3600) -> int | None:
     """Increment a counter kept in Redis (shared by every process) for a day; None when Redis does not answer."""
-    import redis
+    from . import redis_conn
 
     try:
-        client = redis.Redis.from_url(settings.REDIS_URL, socket_timeout=settings.FACEACCESS_BROKER_TIMEOUT,
-                                      socket_connect_timeout=settings.FACEACCESS_BROKER_TIMEOUT)
-        with client.pipeline() as pipe:
+        with redis_conn.client().pipeline() as pipe:
             pipe.incr(f"faceaccess:{name}")
             pipe.expire(f"faceaccess:{name}", ttl_s)
             count, _ = pipe.execute()
-        client.close()
         return int(count)
     except Exception as exc:
         log.warning("counter %s not kept (%s: %s)", name, type(exc).__name__, exc)

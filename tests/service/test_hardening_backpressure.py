@@ -19,7 +19,7 @@ import pytest
 
 from access.api import snapshots as snapshot_view
 from access.models import AccessEvent
-from faceaccess.health import redis_client
+from faceaccess.redis_conn import client as redis_client
 
 from .conftest import image_bytes, media_files
 

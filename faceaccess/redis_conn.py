@@ -1,0 +1,39 @@
+"""This process's connections to Redis (the broker) for the app's own commands: one pool per process and
+URL, kept open, every command bounded by FACEACCESS_BROKER_TIMEOUT and tried once (redis-py would otherwise
+retry a timed-out command up to 10 times). Health checks, queue lengths, counters and the decision
+notifications all use it, so a snapshot request does not open a new connection for each of them."""
+
+from __future__ import annotations
+
+import os
+import threading
+from typing import Any
+
+from django.conf import settings
+
+_pools: dict[tuple[int, str], Any] = {}
+_lock = threading.Lock()
+
+
+def pool():
+    import redis
+
+    key = (os.getpid(), settings.REDIS_URL)
+    with _lock:
+        found = _pools.get(key)
+        if found is None:
+            timeout = settings.FACEACCESS_BROKER_TIMEOUT
+            # RESP2: a subscription's messages come back as plain replies (RESP3 would route them to push handlers).
+            found = redis.ConnectionPool.from_url(settings.REDIS_URL, socket_timeout=timeout,
+                                                  socket_connect_timeout=timeout, protocol=2)
+            _pools[key] = found
+        return found
+
+
+def client():
+    """A client on the pool; closing it is not needed (the pool keeps its connections)."""
+    import redis
+    from redis.backoff import NoBackoff
+    from redis.retry import Retry
+
+    return redis.Redis(connection_pool=pool(), retry=Retry(NoBackoff(), 0))
