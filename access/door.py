@@ -28,7 +28,7 @@ from django.dispatch import receiver
 from django.utils import timezone
 
 from . import naming
-from .models import AccessEvent, WebhookDelivery
+from .models import AccessEvent, WebhookDelivery, faces_without_vectors
 
 log = logging.getLogger(__name__)
 SIGNATURE_HEADER = "X-FaceAccess-Signature"
@@ -96,7 +96,7 @@ def _queue_delivery(event_id: int) -> None:
 
 @shared_task(bind=True, name="access.door.deliver_webhook", ignore_result=True, acks_late=True)
 def deliver_webhook(self, event_id: int) -> str:
-    event = (AccessEvent.objects.select_related("camera", "person").prefetch_related("faces")
+    event = (AccessEvent.objects.select_related("camera", "person").prefetch_related(faces_without_vectors())
              .filter(pk=event_id).first())
     if event is None or event.camera is None or not event.camera.webhook_url:
         return "gone"

@@ -329,6 +329,11 @@ class WebhookDelivery(models.Model):
         return f"event {self.event_id} attempt {self.attempt}: {'ok' if self.delivered else self.error}"
 
 
+def faces_without_vectors() -> models.Prefetch:
+    """An event's faces for lists and answers: everything but the 128-d embedding, which they never show."""
+    return models.Prefetch("faces", queryset=AccessEventFace.objects.defer("embedding"))
+
+
 class ImpostorExample(StoredEmbedding):
     """A face a reviewer said is *not* ``person``: a later probe nearer these than the person's own photos
     is not let in as them."""

@@ -28,7 +28,6 @@ from celery.signals import before_task_publish
 from django.conf import settings
 from django.core.signals import request_finished, request_started
 from django.db import IntegrityError, connection, transaction
-from django.db.models import Prefetch
 from django.dispatch import receiver
 from django.utils import timezone
 
@@ -37,7 +36,7 @@ from faceaccess.files import save_with_row
 from faceaccess.jobs import MAX_REASON
 from faceaccess.uploads import ImageUpload
 
-from .models import AccessEvent, AccessEventFace, Camera, snapshot_upload_to
+from .models import AccessEvent, Camera, faces_without_vectors, snapshot_upload_to
 
 log = logging.getLogger(__name__)
 
@@ -330,8 +329,7 @@ def wait_for(event: AccessEvent, seconds: float) -> AccessEvent:
     if event.status == AccessEvent.Status.PENDING:
         return event
     fetched = time.perf_counter()
-    faces = Prefetch("faces", queryset=AccessEventFace.objects.defer("embedding"))  # the answer shows no vectors
-    event = AccessEvent.objects.select_related("person").prefetch_related(faces).get(pk=event.pk)
+    event = AccessEvent.objects.select_related("person").prefetch_related(faces_without_vectors()).get(pk=event.pk)
     t0 = getattr(_request, "t0", None)
     if web and t0 is not None and intake is not None and intake.get("event") == event.pk:
         web["fetch"] = _ms(fetched)

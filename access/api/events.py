@@ -12,7 +12,7 @@ from rest_framework.authentication import SessionAuthentication
 from rest_framework.decorators import action
 
 from access import decisions
-from access.models import AccessEvent
+from access.models import AccessEvent, faces_without_vectors
 from faceaccess import roles
 from faceaccess.api.base import Pages
 from faceaccess.api.errors import ApiError, JsonErrorsMixin
@@ -68,7 +68,7 @@ class AccessEventViewSet(JsonErrorsMixin, viewsets.ReadOnlyModelViewSet):
     pagination_class = Pages
 
     def get_queryset(self):
-        queryset = AccessEvent.objects.select_related("person").prefetch_related("faces")
+        queryset = AccessEvent.objects.select_related("person").prefetch_related(faces_without_vectors())
         camera = camera_of(self.request)
         if camera is not None:
             queryset = queryset.filter(camera=camera)

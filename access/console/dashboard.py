@@ -9,7 +9,7 @@ from django.shortcuts import render
 from django.utils import timezone
 
 from access import decisions
-from access.models import AccessEvent, Camera
+from access.models import AccessEvent, Camera, faces_without_vectors
 from faceaccess.health import queue_lengths, workers_alive
 
 from .base import role_required
@@ -30,7 +30,8 @@ def _live_context() -> dict:
         "failed_today": today.filter(status="failed").count(),
         "pending": AccessEvent.objects.filter(status="pending").count(),
         "latest": list(
-            AccessEvent.objects.select_related("site", "camera", "person").prefetch_related("faces")[:LATEST]
+            AccessEvent.objects.select_related("site", "camera", "person").prefetch_related(
+                faces_without_vectors())[:LATEST]
         ),
         "cameras": list(Camera.objects.select_related("site").order_by("-last_seen_at", "name")[:20]),
     }

@@ -11,7 +11,7 @@ from django.utils import timezone
 
 from access import naming
 from access.filters import EventFilter
-from access.models import AccessEvent
+from access.models import AccessEvent, faces_without_vectors
 from enrollment.models import Person
 
 from .base import page, role_required
@@ -22,7 +22,7 @@ CSV_COLUMNS = ["id", "received_at", "site", "camera", "status", "decision", "per
 
 
 def _events():
-    return AccessEvent.objects.select_related("site", "camera", "person").prefetch_related("faces")
+    return AccessEvent.objects.select_related("site", "camera", "person").prefetch_related(faces_without_vectors())
 
 
 @role_required()
