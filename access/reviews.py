@@ -71,7 +71,5 @@ def enroll_event_face(face: AccessEventFace, person: Person) -> None:
     with event.snapshot.open("rb") as fh:
         data = fh.read()
     extension = event.snapshot.name.rsplit(".", 1)[-1] if "." in event.snapshot.name else "jpg"
-    fields = {name: getattr(face, name) for name in ("box", "landmarks", "score", "size_px", "sharpness", "yaw",
-                                                     "roll")}
-    enroll_known_face(person, data, extension, (event.image_width or 0, event.image_height or 0), fields,
+    enroll_known_face(person, data, extension, (event.image_width or 0, event.image_height or 0), face.face_fields(),
                       face.embedding, event.model_name, event.model_version, f"event {event.pk}")

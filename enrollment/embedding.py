@@ -239,7 +239,7 @@ def choose_face(face_image_id: int, index: int, chosen_by: str) -> FaceImage:
             person_id=image.person_id, face_image=image, embedding=face["embedding"],
             model_name=face["model_name"], model_version=face["model_version"],
         )
-        for name in ("box", "landmarks", "score", "size_px", "sharpness", "yaw", "roll"):
+        for name in FaceImage.FIELDS:
             setattr(image, name, face[name])
         delete_file_on_commit(image.crop)
         image.crop.name = ""

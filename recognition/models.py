@@ -29,8 +29,15 @@ class DetectedFace(models.Model):
     yaw = models.FloatField(null=True, blank=True)
     roll = models.FloatField(null=True, blank=True)
 
+    # The fields above, i.e. what fields_of() fills and face_fields() copies.
+    FIELDS = ("box", "landmarks", "score", "size_px", "sharpness", "yaw", "roll")
+
     class Meta:
         abstract = True
+
+    def face_fields(self) -> dict[str, Any]:
+        """This row's detected-face fields, to copy onto another DetectedFace row."""
+        return {name: getattr(self, name) for name in self.FIELDS}
 
     @staticmethod
     def fields_of(face: Any) -> dict[str, Any]:
