@@ -6,6 +6,7 @@ from __future__ import annotations
 import datetime as dt
 import hashlib
 import hmac
+import logging
 import secrets
 import uuid
 import zoneinfo
@@ -23,6 +24,8 @@ from faceaccess.validity import ordered_validity
 from recognition.models import EMBEDDING_DIM, DetectedFace, StoredEmbedding
 
 from . import decisions
+
+log = logging.getLogger(__name__)
 
 KEY_PREFIX_LEN = 8
 MAX_THRESHOLD = 2.0  # the largest Euclidean distance between two unit vectors
@@ -54,6 +57,36 @@ def default_match_threshold() -> float:
     return float(threshold)
 
 
+def model_default_threshold(name: str) -> float | None:
+    """A model's identification threshold from its model card (None: it has none, e.g. a local model)."""
+    from recognition.engine.registry import WeightsError, get_spec
+
+    try:
+        threshold = get_spec(name).default_threshold
+    except WeightsError:
+        return None
+    return None if threshold is None else float(threshold)
+
+
+def threshold_for(site: Site, model: str) -> float:
+    """The threshold ``site`` applies to distances between embeddings of ``model``.
+
+    A site's ``match_threshold`` belongs to ``threshold_model``; thresholds of other models it had before a
+    switch are kept in ``other_thresholds``. A number recorded for another model is never applied: with none
+    for ``model``, its model card's default is (and logged). Raises ValueError when that model has none."""
+    if not site.threshold_model or site.threshold_model == model:
+        return site.match_threshold
+    remembered = (site.other_thresholds or {}).get(model)
+    if remembered is not None:
+        return float(remembered)
+    default = model_default_threshold(model)
+    if default is None:
+        raise ValueError(f"site {site.pk} has no threshold for {model!r} and its model card gives none")
+    log.warning("site %s: threshold %.3f belongs to %s, not %s; using %s's default %.3f", site.pk,
+                site.match_threshold, site.threshold_model, model, model, default)
+    return default
+
+
 def validate_timezone(value: str) -> None:
     try:
         zoneinfo.ZoneInfo(value)
@@ -75,6 +108,13 @@ class Site(models.Model):
         help_text="Euclidean distance at or under which a face is accepted as a person; empty: the current "
         "embedder's identification threshold.",
     )
+    # The model whose distances match_threshold is a number of; a switch of the embedder remaps it
+    # (access.model_switch) and keeps a custom one of the old model here, restored if that model comes back.
+    threshold_model = models.CharField(max_length=200, blank=True,
+                                       help_text="The embedder the threshold belongs to (empty: the active one).")
+    other_thresholds = models.JSONField(default=dict, blank=True,
+                                        help_text="Thresholds set for other embedders, by model name.")
+    threshold_note = models.TextField(blank=True, help_text="What the last model switch did to the threshold.")
     min_face_px = models.PositiveIntegerField(default=40, help_text="Smaller faces (shorter box side) are ignored.")
     min_detection_score = models.FloatField(
         default=0.9, validators=[MinValueValidator(0.0), MaxValueValidator(1.0)],
@@ -123,6 +163,10 @@ class Site(models.Model):
         """The one place a site's threshold default is filled in."""
         if self.match_threshold is None:
             self.match_threshold = default_match_threshold()
+        if not self.threshold_model:
+            from recognition.pipelines import current_embedder_name
+
+            self.threshold_model = current_embedder_name()
 
 
 class AccessGrant(models.Model):

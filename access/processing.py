@@ -15,11 +15,19 @@ from django.utils import timezone
 from enrollment import gallery
 from enrollment.models import Person
 from faceaccess.jobs import mark_failed
-from recognition.pipelines import FacePipeline, batcher, decode_image, get_pipeline, read_bytes
+from recognition.pipelines import (
+    FacePipeline,
+    batcher,
+    current_embedder_name,
+    decode_image,
+    engine_faces,
+    get_pipeline,
+    read_bytes,
+)
 
 from . import decisions
 from .impostors import impostor_distance
-from .models import AccessEvent, AccessEventFace, Camera, Site
+from .models import AccessEvent, AccessEventFace, Camera, Site, threshold_for
 from .naming import person_token
 from .snapshots import publish_decision
 
@@ -48,8 +56,10 @@ def recorded_faces(event: AccessEvent) -> list[decisions.FaceInput]:
     ]
 
 
-def site_rules(site: Site) -> decisions.SiteRules:
-    return decisions.SiteRules(site.pk, site.match_threshold, site.min_face_px, site.min_detection_score)
+def site_rules(site: Site, model: str | None = None) -> decisions.SiteRules:
+    """The site's rules for faces embedded by ``model`` (its threshold for that model: access.models.threshold_for)."""
+    threshold = site.match_threshold if model is None else threshold_for(site, model)
+    return decisions.SiteRules(site.pk, threshold, site.min_face_px, site.min_detection_score)
 
 
 def camera_rules(camera: Camera | None) -> decisions.CameraRules:
@@ -134,20 +144,24 @@ def process_snapshot(event_id: int, intake: dict | None = None) -> str:
                 clock.lap("decode")
                 return fail(event_id, f"bad image: {exc}", timings)
             clock.lap("decode")
+            model = current_embedder_name()
             faces, engine = ticket.faces(image, detection=event.site.detection_policy)
+            if current_embedder_name() != model:  # the model switched while the engine ran: embed with `model`
+                faces = engine_faces(get_pipeline(model), [image], event.site.detection_policy, {})[0]
             timings.update({k: round(v, 3) for k, v in engine.items()})
             clock.last = time.perf_counter()
-            return _match_decide_save(event, image.shape, faces, timings, clock)
+            return _match_decide_save(event, image.shape, faces, timings, clock, model)
         except Exception as exc:
             log.exception("snapshot %s failed", event_id)
             fail(event_id, f"{type(exc).__name__}: {exc}", timings)
             raise
 
 
-def _match_decide_save(event: AccessEvent, shape, faces, timings: dict, clock: Stopwatch) -> str:
-    pipeline = get_pipeline()
+def _match_decide_save(event: AccessEvent, shape, faces, timings: dict, clock: Stopwatch,
+                       model: str | None = None) -> str:
+    pipeline = get_pipeline(model)
     matches = gallery.identify([f.embedding for f in faces], pipeline.embedder_name, pipeline.embedder_version)
-    site = site_rules(event.site)
+    site = site_rules(event.site, pipeline.embedder_name)
     impostors = [_impostor_distance(f, m, site, pipeline) for f, m in zip(faces, matches, strict=True)]
     clock.lap("search")
     inputs = [

@@ -76,3 +76,52 @@ class StoredEmbedding(models.Model):
                 opclasses=["vector_l2_ops"],
             ),
         ]
+
+
+class EmbedderState(models.Model):
+    """Which embedder decides, and the switch to another one when one is under way (a single row, pk 1).
+
+    ``active_name`` empty means "not pinned yet": FACEACCESS_EMBEDDER (else the engine's default) decides. The
+    engine worker pins it when it starts, and so does the first switch; from then on the row, not the
+    environment, says which model's embeddings and thresholds are in force (see :mod:`recognition.active`).
+    A switch (``access.model_switch``) re-embeds with ``target_name`` while the active model keeps deciding,
+    and makes the target active only once every enrolled photo has been tried.
+    """
+
+    class State(models.TextChoices):
+        IDLE = "idle"  # no switch ever started
+        REEMBEDDING = "reembedding"  # the target embeds every photo; the active model decides meanwhile
+        READY = "ready"  # every photo tried, some failed: waits for an admin to switch anyway or cancel
+        SWITCHED = "switched"  # the target became the active model
+        CANCELLED = "cancelled"  # stopped; the active model stayed
+        FAILED = "failed"  # the switch itself could not go on (e.g. the target's weights); the active model stayed
+
+    active_name = models.CharField(max_length=200, blank=True)
+    active_version = models.CharField(max_length=100, blank=True)
+    previous_name = models.CharField(max_length=200, blank=True)
+    target_name = models.CharField(max_length=200, blank=True)
+    target_version = models.CharField(max_length=100, blank=True)
+    state = models.CharField(max_length=12, choices=State.choices, default=State.IDLE)
+    # Increases with every switch started: a queued chunk of an older (cancelled) switch sees it and stops.
+    run = models.PositiveIntegerField(default=0)
+    total = models.PositiveIntegerField(default=0)
+    done = models.PositiveIntegerField(default=0)
+    failed = models.PositiveIntegerField(default=0)
+    # The photos the target could not embed: [{"image": id, "person": id, "reason": "..."}] (ids of the apps above).
+    failures = models.JSONField(default=list, blank=True)
+    # Other counts of the run (impostor examples re-embedded / left to the old model...).
+    extra = models.JSONField(default=dict, blank=True)
+    message = models.TextField(blank=True)
+    started_by = models.CharField(max_length=150, blank=True)
+    started_at = models.DateTimeField(null=True, blank=True)
+    finished_at = models.DateTimeField(null=True, blank=True)
+    switched_at = models.DateTimeField(null=True, blank=True)
+    updated_at = models.DateTimeField(auto_now=True)
+
+    def __str__(self) -> str:
+        target = f" -> {self.target_name} ({self.state})" if self.target_name else ""
+        return f"{self.active_name or '(configured)'}{target}"
+
+    @property
+    def in_progress(self) -> bool:
+        return self.state in (self.State.REEMBEDDING, self.State.READY)

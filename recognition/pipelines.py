@@ -47,12 +47,11 @@ _loaded: dict[str, FacePipeline] = {}
 
 
 def current_embedder_name() -> str:
-    """The model whose embeddings are matched against (FACEACCESS_EMBEDDER, else the engine's default)."""
-    if settings.FACEACCESS_EMBEDDER:
-        return settings.FACEACCESS_EMBEDDER
-    from recognition.engine.registry import DEFAULT_EMBEDDER
+    """The model whose embeddings are matched against: the active one of the EmbedderState row (cached a
+    couple of seconds per process), else FACEACCESS_EMBEDDER, else the engine's default (recognition.active)."""
+    from .active import active_embedder_name
 
-    return DEFAULT_EMBEDDER
+    return active_embedder_name()
 
 
 def get_pipeline(embedder: str | None = None) -> FacePipeline:
