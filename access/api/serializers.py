@@ -19,11 +19,20 @@ class SiteSerializer(serializers.ModelSerializer):
     class Meta:
         model = Site
         fields = [
-            "id", "url", "name", "timezone", "match_threshold", "min_face_px", "min_detection_score",
+            "id", "url", "name", "timezone", "match_threshold", "threshold_model", "other_thresholds",
+            "threshold_note", "min_face_px", "min_detection_score",
             "detection_policy", "decision_deadline_seconds", "retain_unknown_days", "retain_known_days",
             "created_at", "updated_at",
         ]
-        read_only_fields = ["created_at", "updated_at"]
+        # The threshold's model is the active one's when it is set; a model switch remaps it (access.model_switch).
+        read_only_fields = ["threshold_model", "other_thresholds", "threshold_note", "created_at", "updated_at"]
+
+    def update(self, instance: Site, validated_data: dict) -> Site:
+        if "match_threshold" in validated_data:  # a number set now is the active model's, and re-tuned
+            from recognition.pipelines import current_embedder_name
+
+            instance.threshold_model, instance.threshold_note = current_embedder_name(), ""
+        return super().update(instance, validated_data)
 
     def create(self, validated_data: dict) -> Site:
         site = Site(**validated_data)

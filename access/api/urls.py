@@ -14,6 +14,7 @@ from enrollment.api.views import FaceImageViewSet
 from faceaccess.api.audit import AuditLogViewSet
 from faceaccess.api.auth import ObtainTokenView
 
+from .embedder import EmbedderActionView, EmbedderView
 from .events import AccessEventViewSet
 from .reviews import EventReviewView, SiteTuningView, StrangersActionView, StrangersView
 from .sites import CameraViewSet, PersonViewSet, SiteViewSet
@@ -38,6 +39,7 @@ _ROOT = {
     "snapshots": "api:snapshots",
     "strangers": "api:strangers",
     "audit": "api:audit-list",
+    "embedder": "api:embedder",
     "token": "api:token",
     "schema": "api-schema",
 }
@@ -66,5 +68,9 @@ urlpatterns = [
     path("strangers/", StrangersView.as_view(), name="strangers"),
     path("strangers/act/", StrangersActionView.as_view(), name="strangers-act"),
     path("sites/<int:pk>/tuning/", SiteTuningView.as_view(), name="site-tuning"),
+    path("embedder/", EmbedderView.as_view(), name="embedder"),
+    path("embedder/switch/", EmbedderActionView.as_view(action_name="switch"), name="embedder-switch"),
+    path("embedder/confirm/", EmbedderActionView.as_view(action_name="confirm"), name="embedder-confirm"),
+    path("embedder/cancel/", EmbedderActionView.as_view(action_name="cancel"), name="embedder-cancel"),
     path("", include(router.urls)),
 ]

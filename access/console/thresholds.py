@@ -13,6 +13,7 @@ from django.shortcuts import get_object_or_404, redirect, render
 from access import tuning
 from access.models import Site, validate_threshold
 from faceaccess import roles
+from recognition.pipelines import current_embedder_name
 
 from .base import role_required
 
@@ -72,7 +73,8 @@ def _save(request, site: Site):
         return redirect("console:thresholds", site.pk)
     old = site.match_threshold
     site.match_threshold = value
-    site.save(update_fields=["match_threshold", "updated_at"])
+    site.threshold_model, site.threshold_note = current_embedder_name(), ""  # set now: the active model's, re-tuned
+    site.save(update_fields=["match_threshold", "threshold_model", "threshold_note", "updated_at"])
     messages.success(request, f"Threshold of {site.name} changed from {old:.3f} to {value:.3f}.")
     return redirect("console:thresholds", site.pk)
 

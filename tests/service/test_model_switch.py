@@ -241,3 +241,47 @@ def test_an_unsettled_photo_older_than_the_window_does_not_hold_the_switch(world
     FaceImage.objects.filter(pk=stale.pk).update(uploaded_at=timezone.now() - dt.timedelta(hours=1))
     model_switch.start(NEW.name)
     assert run_to_end()[-1] == "switched"
+
+
+def test_the_api_starts_shows_and_cancels_a_switch(world, engines, staff):
+    from rest_framework.test import APIClient
+
+    admin = APIClient()
+    admin.force_authenticate(staff.admin)
+    response = admin.post("/api/v1/embedder/switch/", {"model": NEW.name}, format="json")
+    assert response.status_code == 202, response.content
+    assert (response.json()["state"], response.json()["target"]["name"], response.json()["total"]) == \
+        ("reembedding", NEW.name, 2)
+    assert admin.post("/api/v1/embedder/switch/", {"model": OLD.name}, format="json").json()["error"] == \
+        "switch_in_progress"
+    assert admin.post("/api/v1/embedder/confirm/").status_code == 409  # re-embedding, not waiting in 'ready'
+    operator = APIClient()
+    operator.force_authenticate(staff.operator)
+    assert operator.post("/api/v1/embedder/confirm/").status_code == 403
+    run_to_end()
+    body = admin.get("/api/v1/embedder/").json()
+    assert (body["active"]["name"], body["state"], body["done"], body["percent"]) == (NEW.name, "switched", 2, 100.0)
+    custom = next(s for s in body["sites"] if s["name"] == "Custom")
+    assert (custom["threshold"], custom["threshold_model"], custom["other_thresholds"]) == \
+        (NEW.default_threshold, NEW.name, {OLD.name: 0.9})
+    site = admin.get(f"/api/v1/sites/{world['sites']['custom'].pk}/").json()
+    assert (site["threshold_model"], "re-tune" in site["threshold_note"]) == (NEW.name, True)
+    assert admin.post("/api/v1/embedder/cancel/").json()["error"] == "no_switch"
+
+
+def test_the_command_starts_reports_and_cancels(world, engines):
+    import io
+
+    from django.core.management import CommandError, call_command
+
+    def run(*args) -> str:
+        out = io.StringIO()
+        call_command("switch_embedder", *args, stdout=out)
+        return out.getvalue()
+
+    assert "state: reembedding   target: facenet-irv1" in run(NEW.name)
+    assert "photos: 0 of 2 re-embedded, 0 failed" in run("--status")
+    assert "site Custom: 0.900 for sface" in run("--status")
+    assert "cancelled by manage.py" in run("--cancel")
+    with pytest.raises(CommandError, match="no_switch"):
+        run("--cancel")

@@ -60,6 +60,9 @@ def cases(w):
         ("dismiss strangers", "post", "/api/v1/strangers/act/", {"action": "dismiss", "faces": [1]}, EDIT),
         ("tune a threshold", "get", f"/api/v1/sites/{s}/tuning/", None, ADMIN),
         ("read the audit trail", "get", "/api/v1/audit/", None, {"admin", "auditor"}),
+        ("read the model switch", "get", "/api/v1/embedder/", None, ADMIN),
+        ("switch the model", "post", "/api/v1/embedder/switch/", {"model": "facenet-irv1"}, ADMIN),
+        ("cancel the model switch", "post", "/api/v1/embedder/cancel/", {}, ADMIN),
         ("delete a person", "delete", f"/api/v1/people/{p}/", None, EDIT),
     ]
 

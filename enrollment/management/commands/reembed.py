@@ -11,7 +11,8 @@ from enrollment.models import FaceEmbedding, FaceImage
 class Command(BaseCommand):
     help = (
         "Re-embed every face image with the current model (or --model). Embeddings of other models are kept "
-        "(never compared) unless --prune; switch FACEACCESS_EMBEDDER afterwards to match with the new model."
+        "(never compared) unless --prune. To change the model that decides, use manage.py switch_embedder NAME "
+        "(it re-embeds in the background itself, then switches, remapping site thresholds)."
     )
 
     def add_arguments(self, parser) -> None:
