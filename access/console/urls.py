@@ -2,7 +2,7 @@
 
 from django.urls import path
 
-from . import dashboard, events, people, review, sites, thresholds
+from . import dashboard, events, models_page, people, review, sites, thresholds
 
 app_name = "console"
 
@@ -36,4 +36,6 @@ urlpatterns = [
     path("events/<int:pk>/review/", review.review_event, name="event_review"),
     path("strangers/", review.stranger_list, name="strangers"),
     path("strangers/act/", review.stranger_action, name="stranger_action"),
+    path("models/", models_page.models_page, name="models"),
+    path("models/act/", models_page.models_action, name="models_action"),
 ]

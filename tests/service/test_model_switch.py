@@ -285,3 +285,33 @@ def test_the_command_starts_reports_and_cancels(world, engines):
     assert "cancelled by manage.py" in run("--cancel")
     with pytest.raises(CommandError, match="no_switch"):
         run("--cancel")
+
+
+def test_the_models_page_shows_progress_failures_and_acts(world, engines, staff):
+    from django.test import Client
+
+    bob = make_person("Bob", [world["sites"]["default"]])
+    add_photo(bob, register(engines, (5, 0, 0), unit(5), None))
+    admin = Client()
+    admin.force_login(staff.admin)
+    page = admin.get("/models/").content.decode()
+    assert 'data-active>sface<' in page and 'value="facenet-irv1"' in page and "Models" in page
+    response = admin.post("/models/act/", {"action": "start", "model": NEW.name})
+    assert response.status_code == 302 and EmbedderState.objects.get().state == "reembedding"
+    live = admin.get("/models/", HTTP_HX_REQUEST="true").content.decode()
+    assert 'hx-trigger="every 2s"' in live and "<html" not in live  # the polled partial, while re-embedding
+    assert 'data-done>0<' in live and "of 3 photos" in live
+    assert run_to_end()[-1] == "ready"
+    page = admin.get("/models/").content.decode()
+    assert 'hx-trigger' not in page and "Switch anyway" in page and "data-losing>Bob<" in page
+    assert "the new model found no usable face" in page
+    admin.post("/models/act/", {"action": "confirm"})
+    page = admin.get("/models/").content.decode()
+    assert 'data-active>facenet-irv1<' in page and "re-tune" in page  # the custom site's note
+    threshold_page = admin.get(f"/sites/{world['sites']['custom'].pk}/threshold/").content.decode()
+    assert "data-threshold-model>facenet-irv1<" in threshold_page and "sface 0.900" in threshold_page
+    for who in ("operator", "auditor"):
+        other = Client()
+        other.force_login(getattr(staff, who))
+        assert other.get("/models/").status_code == 403
+        assert other.post("/models/act/", {"action": "cancel"}).status_code == 403

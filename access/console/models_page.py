@@ -1,0 +1,42 @@
+"""The Models page (admins): the active embedder, a switch with its live progress (htmx polls the partial
+while re-embedding), the failed photos and the people who would lose their last usable photo, and every
+site's threshold with the model it belongs to. Start, switch anyway, cancel: access.model_switch."""
+
+from __future__ import annotations
+
+from django.contrib import messages
+from django.shortcuts import redirect, render
+from django.views.decorators.http import require_POST
+
+from access import model_switch
+from faceaccess import roles
+
+from .base import role_required
+
+
+@role_required(roles.ADMINS)
+def models_page(request):
+    template = "console/_model_switch.html" if request.htmx else "console/models.html"
+    return render(request, template, {"s": model_switch.status()})
+
+
+@role_required(roles.ADMINS)
+@require_POST
+def models_action(request):
+    action, who = request.POST.get("action", ""), request.user.get_username()
+    try:
+        if action == "start":
+            row = model_switch.start(request.POST.get("model", ""), by=who)
+            messages.success(request, f"Re-embedding every enrolled photo with {row.target_name}; "
+                                      f"{row.active_name} keeps deciding until it is done.")
+        elif action == "confirm":
+            row = model_switch.confirm(by=who)
+            messages.success(request, f"{row.active_name} is now the active model.")
+        elif action == "cancel":
+            row = model_switch.cancel(by=who)
+            messages.success(request, f"Switch cancelled: {row.active_name} stays the active model.")
+        else:
+            messages.error(request, f"Unknown action {action!r}.")
+    except model_switch.SwitchError as exc:
+        messages.error(request, f"Not done: {exc.detail}.")
+    return redirect("console:models")
