@@ -3,8 +3,10 @@
 Starts (in this order) the embedded PostgreSQL and Redis unless DATABASE_URL / REDIS_URL are given,
 migrates, makes sure an admin account exists, then the Celery engine worker and the waitress web
 server. While it runs it watches the embedded PostgreSQL and Redis and restarts one that died (on the same
-port and data, saying so); the web server and the worker reconnect by themselves. Ctrl-C (or SIGTERM) stops
-everything in reverse order; all state stays under the data dir.
+port and data, saying so); the web server and the worker reconnect by themselves. It restarts a worker or the
+web server that exited (giving up after repeated quick failures), and a worker that is alive but has stopped
+taking messages from its queue (`faceaccess.watchdog`). Ctrl-C (or SIGTERM) stops everything in reverse order;
+all state stays under the data dir.
 """
 
 from __future__ import annotations
@@ -19,13 +21,14 @@ import sys
 import time
 import urllib.request
 from contextlib import ExitStack
-from dataclasses import dataclass
+from dataclasses import dataclass, field
 from pathlib import Path
 
 from .datadir import REPO_ROOT, data_dir, stored_secret
 from .embedded import DEFAULT_PG_PORT, DEFAULT_REDIS_PORT, EmbeddedPostgres, EmbeddedRedis, ServiceError
 from .embedded.process import die_with_parent, port_is_open
 from .env import env_int, env_str
+from .watchdog import QueueWatch, Watchdog, oldest_message, worker_busy
 
 
 class Stop(Exception):
@@ -176,6 +179,10 @@ def _stop_child(name: str, proc: subprocess.Popen, grace: float) -> None:
     if proc.poll() is not None:
         return
     say(f"stopping {name}")
+    try:
+        os.killpg(proc.pid, signal.SIGCONT)  # a stopped (SIGSTOP) process would not act on SIGTERM
+    except ProcessLookupError:
+        pass
     for sig, wait in ((signal.SIGTERM, grace), (signal.SIGQUIT, 10.0)):
         try:
             proc.send_signal(sig)
@@ -190,6 +197,66 @@ def _stop_child(name: str, proc: subprocess.Popen, grace: float) -> None:
     except ProcessLookupError:
         pass
     proc.wait(10)
+
+
+@dataclass
+class Child:
+    """A process the runner started (a worker, the web server), restarted when it exits or, for a worker,
+    when the watchdog finds it stuck. Quick repeated failures (``MAX_QUICK_EXITS`` within ``QUICK_EXIT_WINDOW``
+    seconds) stop the system instead: a child that cannot start would otherwise flap forever."""
+
+    MAX_QUICK_EXITS = 5
+    QUICK_EXIT_WINDOW = 120.0
+
+    name: str
+    argv: list[str]
+    env: dict[str, str]
+    grace: float
+    proc: subprocess.Popen | None = None
+    restarts: int = 0
+    exits: list[float] = field(default_factory=list)
+
+    def start(self) -> None:
+        self.proc = _spawn(self.name, self.argv, self.env)
+
+    def stop(self) -> None:
+        if self.proc is not None:
+            _stop_child(self.name, self.proc, self.grace)
+
+    def restart(self, why: str) -> None:
+        say(f"{self.name}: {why}; restarting it")
+        self.stop()
+        self.start()
+        self.restarts += 1
+        say(f"{self.name} restarted ({self.restarts} restart{'s' * (self.restarts > 1)} since start-up)")
+
+    def check(self) -> None:
+        """Restart the child if it exited; raise ServiceError if it keeps exiting."""
+        if self.proc is None or self.proc.poll() is None:
+            return
+        now = time.monotonic()
+        self.exits = [t for t in self.exits if now - t < self.QUICK_EXIT_WINDOW] + [now]
+        if len(self.exits) >= self.MAX_QUICK_EXITS:
+            raise ServiceError(f"{self.name} exited {len(self.exits)} times within {self.QUICK_EXIT_WINDOW:.0f} s "
+                               f"(last: {_exit_text(self.proc.returncode)})")
+        self.restart(f"exited unexpectedly ({_exit_text(self.proc.returncode)})")
+
+
+def _watchdog(child: Child, queue: str, node_prefix: str) -> Watchdog:
+    """Restarts ``child`` when the oldest message of ``queue`` stops moving and the worker is not busy."""
+    from django.conf import settings
+
+    from . import redis_conn
+    from .celery import app
+
+    client = redis_conn.client()
+    return Watchdog(
+        watch=QueueWatch(queue, stall_after=settings.FACEACCESS_WORKER_STALL_SECONDS),
+        node_prefix=node_prefix,
+        restart=child.restart,
+        oldest=lambda name: oldest_message(client, name),
+        busy=lambda prefix: worker_busy(app, prefix, timeout=2.0),
+    )
 
 
 def _wait_http(url: str, children: dict[str, subprocess.Popen], timeout: float) -> None:
@@ -261,35 +328,43 @@ def main(argv: list[str] | None = None) -> int:
             # prefork with one child: the parent enforces the hard time limit by killing the child, and
             # a child that dies mid-task (OOM, segfault) gets its message re-queued
             # (task_reject_on_worker_lost); the child loads the engine once and keeps it.
-            worker = _spawn("Celery worker", [
+            # prefork with one child: the parent enforces the hard time limit by killing the child, and
+            # a child that dies mid-task (OOM, segfault) gets its message re-queued
+            # (task_reject_on_worker_lost); the child loads the engine once and keeps it.
+            worker = Child("Celery worker", [
                 sys.executable, "-m", "celery", "-A", "faceaccess", "worker", "-Q", "gpu",
                 "-c", "1", "-P", "prefork", "-l", "INFO", "-n", "faceaccess@%h",
                 # -B: Celery beat inside the worker (one machine): the sweeper and retention (settings).
-                "-B", "-s", str(data / "celerybeat-schedule")], env)
-            stack.callback(_stop_child, "Celery worker", worker, 20.0)
+                "-B", "-s", str(data / "celerybeat-schedule")], env, grace=20.0)
             # Everything that is not the engine (door webhooks, the sweeper, retention) on its own small
             # threaded worker, so a slow webhook receiver never holds the engine's process.
-            io_worker = _spawn("Celery io worker", [
+            io_worker = Child("Celery io worker", [
                 sys.executable, "-m", "celery", "-A", "faceaccess", "worker", "-Q", "celery",
-                "-c", "4", "-P", "threads", "-l", "INFO", "-n", "io@%h"], env)
-            stack.callback(_stop_child, "Celery io worker", io_worker, 20.0)
+                "-c", "4", "-P", "threads", "-l", "INFO", "-n", "io@%h"], env, grace=20.0)
             # The app rejects uploads over FACEACCESS_MAX_UPLOAD_BYTES with a JSON error; waitress's own
             # cap (plain-text 413) sits well above it and only guards against absurd bodies.
-            web = _spawn("web server", [
+            web = Child("web server", [
                 sys.executable, "-m", "waitress", f"--listen={args.host}:{args.port}", f"--threads={args.threads}",
-                f"--max-request-body-size={max_body}", "--ident=faceaccess", "faceaccess.wsgi:application"], env)
-            stack.callback(_stop_child, "web server", web, 10.0)
-            children = {"Celery worker": worker, "Celery io worker": io_worker, "web server": web}
+                f"--max-request-body-size={max_body}", "--ident=faceaccess", "faceaccess.wsgi:application"], env,
+                grace=10.0)
+            children = [worker, io_worker, web]
+            for child in children:
+                child.start()
+                stack.callback(child.stop)
             base = f"http://{args.host}:{args.port}"
-            _wait_http(f"{base}/healthz", children, timeout=120)
-            _wait_worker(children)
+            procs = {child.name: child.proc for child in children}
+            _wait_http(f"{base}/healthz", procs, timeout=120)
+            _wait_worker(procs)
+            # Only now: a worker that is still loading its engine is not stuck.
+            watchdogs = [_watchdog(worker, "gpu", "faceaccess@"), _watchdog(io_worker, "celery", "io@")]
             _banner(base, data, login)
             while True:
-                for name, proc in children.items():
-                    if proc.poll() is not None:
-                        raise ServiceError(f"{name} exited unexpectedly with code {proc.returncode}")
+                for child in children:
+                    child.check()
                 for server in servers:
                     server.check()
+                for watchdog in watchdogs:
+                    watchdog.check()
                 time.sleep(0.5)
         except (KeyboardInterrupt, Stop):
             print(flush=True)

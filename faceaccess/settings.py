@@ -253,6 +253,9 @@ FACEACCESS_SWEEP_AFTER_SECONDS = env_float("FACEACCESS_SWEEP_AFTER_SECONDS", 60.
 FACEACCESS_SWEEP_EVERY_SECONDS = env_float("FACEACCESS_SWEEP_EVERY_SECONDS", 30.0)
 FACEACCESS_SWEEP_MAX_ATTEMPTS = env_int("FACEACCESS_SWEEP_MAX_ATTEMPTS", 3)
 FACEACCESS_MAX_DELIVERIES = env_int("FACEACCESS_MAX_DELIVERIES", 5)
+# `make run` restarts a worker whose queue's oldest message has not moved for this long while the worker is not
+# running a task (alive but no longer consuming, as Celery can be after a broker outage: faceaccess/watchdog.py).
+FACEACCESS_WORKER_STALL_SECONDS = env_float("FACEACCESS_WORKER_STALL_SECONDS", 45.0)
 # Periodic jobs (Celery beat; `make run` runs it inside the worker).
 CELERY_BEAT_SCHEDULE = {
     "sweep": {"task": "access.sweeper.sweep", "schedule": FACEACCESS_SWEEP_EVERY_SECONDS},

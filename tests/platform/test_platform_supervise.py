@@ -1,8 +1,11 @@
-"""Issue 9, defect 12: `make run` restarts an embedded Redis or PostgreSQL that died.
+"""Issue 9, defect 12: `make run` restarts an embedded Redis or PostgreSQL that died, and a worker that stopped
+taking messages.
 
 The runner comes up on a temp data dir and free ports; its Redis and its PostgreSQL are killed with SIGKILL at once;
 the runner says it restarts them, /healthz is back to 200, and a camera's snapshot posted afterwards is decided by
-the worker. Ctrl-C still stops everything."""
+the worker. Then the engine worker is frozen (SIGSTOP: alive, consuming nothing, as Celery can be after a broker
+outage) while a snapshot waits in its queue: the runner's watchdog restarts the worker and the snapshot is decided.
+Ctrl-C still stops everything."""
 
 from __future__ import annotations
 
@@ -79,13 +82,29 @@ def wait_until(what: str, check, timeout: float, runner: subprocess.Popen, log: 
     pytest.fail(f"no {what} after {timeout:.0f}s:\n{log.read_text(errors='replace')[-5000:]}")
 
 
-def test_the_runner_restarts_a_killed_redis_and_postgresql_and_doors_work_again():
+def engine_worker_pid(runner_pid: int, data: Path) -> int:
+    """The engine worker's main process: the runner's child whose command line names this data dir's beat file."""
+    for proc in Path("/proc").iterdir():
+        if not proc.name.isdigit():
+            continue
+        try:
+            argv = (proc / "cmdline").read_bytes().split(b"\0")
+            ppid = int((proc / "stat").read_text().rsplit(")", 1)[1].split()[1])
+        except (OSError, ValueError, IndexError):
+            continue
+        if ppid == runner_pid and b"gpu" in argv and str(data / "celerybeat-schedule").encode() in argv:
+            return int(proc.name)
+    raise AssertionError("no engine worker process found")
+
+
+def test_the_runner_restarts_a_killed_redis_and_postgresql_and_a_stuck_worker_and_doors_work_again():
     tmp = Path(tempfile.mkdtemp(prefix="faceaccess-supervise-"))
     tmp.chmod(0o755)  # the unprivileged PostgreSQL account must reach the data dir
     data, port = tmp / "data", free_port()
     env = {k: v for k, v in os.environ.items() if k not in ("DATABASE_URL", "REDIS_URL", "MEDIA_ROOT")}
     env.update(FACEACCESS_DATA_DIR=str(data), FACEACCESS_PORT=str(port), FACEACCESS_PG_PORT=str(free_port()),
-               FACEACCESS_REDIS_PORT=str(free_port()), FACEACCESS_WEB_THREADS="4")
+               FACEACCESS_REDIS_PORT=str(free_port()), FACEACCESS_WEB_THREADS="4",
+               FACEACCESS_WORKER_STALL_SECONDS="8")
     base = f"http://127.0.0.1:{port}"
     log = tmp / "runner.log"
     with open(log, "wb") as out:
@@ -95,9 +114,14 @@ def test_the_runner_restarts_a_killed_redis_and_postgresql_and_doors_work_again(
         wait_until("banner", lambda: "Press Ctrl-C to stop." in log.read_text(errors="replace"), START_TIMEOUT_S,
                    runner, log)
         manage = [sys.executable, "manage.py"]
-        subprocess.run([*manage, "create_site", "HQ"], cwd=REPO, env=env, check=True, capture_output=True)
-        key = subprocess.run([*manage, "create_camera", "HQ", "front door", "--key-only"], cwd=REPO, env=env,
-                             check=True, capture_output=True, text=True).stdout.strip().splitlines()[-1]
+
+        def run(*args: str) -> str:
+            done = subprocess.run([*manage, *args], cwd=REPO, env=env, capture_output=True, text=True)
+            assert done.returncode == 0, (args, done.stdout[-2000:], done.stderr[-3000:])
+            return done.stdout
+
+        run("create_site", "HQ")
+        key = run("create_camera", "HQ", "front door", "--key-only").strip().splitlines()[-1]
 
         redis_pid = int((data / "redis" / "redis.pid").read_text())
         pg_pid = int((data / "pgdata" / "postmaster.pid").read_text().splitlines()[0])
@@ -137,6 +161,28 @@ def test_the_runner_restarts_a_killed_redis_and_postgresql_and_doors_work_again(
 
         final = event if status == 200 else wait_until("decision", decided, 240, runner, log)
         assert final["status"] == "done" and final["decision"] in ("unknown", "no_face"), final
+
+        # The engine worker freezes: its process is there, its queue is not consumed. The first snapshot goes to
+        # the frozen worker's pending BRPOP (out of the list, into its socket); the second waits in the queue.
+        worker_pid = engine_worker_pid(runner.pid, data)
+        os.kill(worker_pid, signal.SIGSTOP)
+        frozen = []
+        for n in range(2):
+            body, content_type = snapshot_body(photo, f"while-frozen-{n}")
+            status, event, _ = http("POST", f"{base}/api/v1/snapshots/?wait=1", body,
+                                    {**camera, "Content-Type": content_type})
+            assert status == 202 and event["status"] == "pending", (status, event)
+            frozen.append(event)
+        for event in frozen:
+            final = wait_until("decision after the watchdog's restart", decided, 240, runner, log)
+            # "expired": processed, but later than the site's 30 s deadline (a loaded machine); either way only a
+            # working worker can have written it, and the frozen one never thaws unless the runner restarts it.
+            assert final["status"] in ("done", "expired"), (final.get("status"), final.get("reason"),
+                                                             log.read_text(errors="replace")[-4000:])
+        output = log.read_text(errors="replace")
+        assert "Celery worker: the oldest message in queue 'gpu' has waited" in output, output[-3000:]
+        assert "Celery worker restarted (1 restart since start-up)" in output, output[-3000:]
+        assert not pid_alive(worker_pid)
         print("".join(line for line in output.splitlines(keepends=True) if "restart" in line), final["decision"])
     finally:
         runner.send_signal(signal.SIGINT)

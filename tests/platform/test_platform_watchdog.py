@@ -1,0 +1,108 @@
+"""The worker watchdog's rule (faceaccess/watchdog.py), without servers: a worker is restarted only when the same
+message has stayed oldest in its queue for the stall time and the worker does not say it is running a task."""
+
+from __future__ import annotations
+
+from faceaccess.watchdog import QueueWatch, Watchdog, worker_busy
+
+
+class Clock:
+    def __init__(self) -> None:
+        self.now = 1000.0
+
+    def __call__(self) -> float:
+        return self.now
+
+
+def make(oldest: list, busy: list, stall_after: float = 30.0):
+    clock, restarts = Clock(), []
+
+    def next_oldest(queue: str):
+        value = oldest.pop(0) if len(oldest) > 1 else oldest[0]
+        if isinstance(value, Exception):
+            raise value
+        return value
+
+    dog = Watchdog(watch=QueueWatch("gpu", stall_after), node_prefix="faceaccess@", restart=restarts.append,
+                   oldest=next_oldest, busy=lambda prefix: busy[0], every=5.0, clock=clock)
+    return dog, clock, restarts
+
+
+def run_for(dog: Watchdog, clock: Clock, seconds: float, step: float = 1.0) -> None:
+    end = clock.now + seconds
+    while clock.now < end:
+        dog.check()
+        clock.now += step
+
+
+def test_a_message_that_never_moves_with_an_idle_worker_restarts_it_once_per_stall():
+    dog, clock, restarts = make([b"m1"], busy=[False])
+    run_for(dog, clock, 29)
+    assert restarts == []
+    run_for(dog, clock, 6)
+    assert len(restarts) == 1 and "'gpu'" in restarts[0] and "is idle" in restarts[0]
+    run_for(dog, clock, 20)  # the restarted worker gets the full stall time again
+    assert len(restarts) == 1
+    run_for(dog, clock, 20)
+    assert len(restarts) == 2
+
+
+def test_a_worker_that_does_not_answer_counts_as_stuck():
+    dog, clock, restarts = make([b"m1"], busy=[None])
+    run_for(dog, clock, 40)
+    assert len(restarts) == 1 and "did not answer" in restarts[0]
+
+
+def test_a_queue_that_moves_or_is_empty_is_never_a_stall():
+    moving = [f"m{i}".encode() for i in range(100)]
+    dog, clock, restarts = make(moving, busy=[None])
+    run_for(dog, clock, 300)
+    assert restarts == []
+    dog, clock, restarts = make([None], busy=[None])
+    run_for(dog, clock, 300)
+    assert restarts == []
+
+
+def test_a_busy_worker_is_left_alone_and_restarted_once_it_is_idle_and_still_stuck():
+    busy = [True]
+    dog, clock, restarts = make([b"m1"], busy=busy)
+    run_for(dog, clock, 200)
+    assert restarts == []
+    busy[0] = False
+    run_for(dog, clock, 6)
+    assert len(restarts) == 1
+
+
+def test_a_broker_that_does_not_answer_resets_the_count_instead_of_blaming_the_worker():
+    outage = [b"m1"] * 5 + [ConnectionError("frozen")] * 10 + [b"m1"]
+    dog, clock, restarts = make(outage, busy=[False])
+    run_for(dog, clock, 25 + 50)  # 25 s seen, then 50 s of outage
+    assert restarts == []
+    run_for(dog, clock, 25)  # the count starts again after the outage
+    assert restarts == []
+    run_for(dog, clock, 10)
+    assert len(restarts) == 1
+
+
+class FakeInspect:
+    def __init__(self, replies) -> None:
+        self.replies = replies
+
+    def active(self):
+        return self.replies
+
+
+class FakeApp:
+    def __init__(self, replies) -> None:
+        self.control = self
+        self.replies = replies
+
+    def inspect(self, timeout: float):
+        return FakeInspect(self.replies)
+
+
+def test_worker_busy_reads_only_the_named_worker():
+    assert worker_busy(FakeApp(None), "faceaccess@") is None
+    assert worker_busy(FakeApp({"io@h": [{"id": "x"}]}), "faceaccess@") is None
+    assert worker_busy(FakeApp({"faceaccess@h": [], "io@h": [{"id": "x"}]}), "faceaccess@") is False
+    assert worker_busy(FakeApp({"faceaccess@h": [{"id": "t"}]}), "faceaccess@") is True
