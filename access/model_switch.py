@@ -406,6 +406,7 @@ def status() -> dict[str, Any]:
     active = row.active_name or current_embedder_name()
     tried = row.done + row.failed
     losing = people_losing_their_last_photo(row.failures) if row.failures else []
+    names = dict(Person.objects.filter(pk__in={f["person"] for f in row.failures}).values_list("pk", "name"))
     return {
         "active": {"name": active, "version": row.active_version, "threshold": model_default_threshold(active)},
         "previous": row.previous_name or None,
@@ -414,7 +415,7 @@ def status() -> dict[str, Any]:
         "target": {"name": row.target_name, "version": row.target_version} if row.target_name else None,
         "total": row.total, "done": row.done, "failed": row.failed,
         "percent": round(100.0 * tried / row.total, 1) if row.total else (100.0 if row.target_name else 0.0),
-        "failures": row.failures,
+        "failures": [{**f, "person_name": names.get(f["person"], "")} for f in row.failures],
         "people_losing_last_photo": [{"id": p.pk, "name": p.name} for p in losing],
         "impostors": {k: v for k, v in row.extra.items() if k.startswith("impostors_")},
         "message": row.message, "started_by": row.started_by,
