@@ -111,3 +111,19 @@ def test_half_precision_stays_close(embedder: SFaceEmbedder, lfw_crops) -> None:
         pytest.skip(f"fp16 on CPU unavailable: {exc}")
     h /= np.linalg.norm(h, axis=1, keepdims=True)
     assert (h * ref).sum(axis=1).min() > 0.9995
+
+
+def test_the_embedders_folded_copy_matches_the_converted_module_and_leaves_it_untouched(raw, embedder, lfw_crops):
+    net = build_net("sface")
+    net.load_state_dict(convert(raw), strict=True)
+    net.eval()
+    before = {k: v.clone() for k, v in net.state_dict().items()}
+    fused = net.fused()
+    assert not any(isinstance(m, torch.nn.BatchNorm2d | torch.nn.BatchNorm1d) for m in fused.modules())
+    x = SFaceEmbedder.preprocess(lfw_crops[0])
+    with torch.no_grad():
+        ref, got = net.forward_features(x), fused.forward_features(x)
+        served = embedder.net.forward_features(x.contiguous(memory_format=torch.channels_last))
+    assert torch.allclose(ref, got, atol=2e-5, rtol=0), (ref - got).abs().max()
+    assert torch.allclose(ref, served, atol=2e-5, rtol=0)
+    assert all(torch.equal(before[k], v) for k, v in net.state_dict().items())  # the original is not modified
