@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import datetime as dt
 import functools
 import time
 
@@ -26,6 +27,7 @@ from .authentication import CameraKeyAuthentication, IsActiveCamera
 from .serializers import AccessEventSerializer, EventAcceptedSerializer
 
 MAX_KEY_LEN = AccessEvent._meta.get_field("idempotency_key").max_length
+LAST_SEEN_EVERY = dt.timedelta(seconds=5)  # a camera's last_seen_at is refreshed at most this often
 
 
 def parse_wait(raw: str | None) -> float:
@@ -115,14 +117,19 @@ class SnapshotView(JsonErrorsMixin, APIView):
     )
     def post(self, request):
         camera: Camera = request.auth
-        Camera.objects.filter(pk=camera.pk).update(last_seen_at=timezone.now())
+        now = timezone.now()
+        if camera.last_seen_at is None or now - camera.last_seen_at >= LAST_SEEN_EVERY:
+            # Not on every post: each UPDATE is a commit that waits for the disk (~2 ms of the door's time).
+            Camera.objects.filter(pk=camera.pk).update(last_seen_at=now)
         wait = parse_wait(request.query_params.get("wait"))
         check_content_length(request)
         key = str(request.data.get("idempotency_key") or "").strip()
         if len(key) > MAX_KEY_LEN:
             raise ApiError("invalid_idempotency_key", f"idempotency_key is longer than {MAX_KEY_LEN} characters")
         captured_at = parse_captured_at(request.data.get("captured_at"))
-        event = AccessEvent.objects.filter(camera=camera, idempotency_key=key).first() if key else None
+        # Unique per camera; unordered [:1] because first()'s ORDER BY costs ~1 ms of query compiling per request.
+        found = AccessEvent.objects.filter(camera=camera, idempotency_key=key).order_by()[:1] if key else ()
+        event = next(iter(found), None)
         created = False
         if event is None or (event.status == AccessEvent.Status.FAILED and event.enqueue_failed):
             refused = self.overloaded(request, event)  # before anything is stored or queued

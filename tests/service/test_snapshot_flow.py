@@ -140,10 +140,23 @@ def test_a_redelivered_task_does_not_decide_twice(fake_pipeline, camera, alice):
     assert AccessEvent.objects.get(pk=body["id"]).faces.count() == 1
 
 
-def test_camera_last_seen_is_updated(fake_pipeline, camera, alice):
+def test_camera_last_seen_is_updated_at_most_every_few_seconds(fake_pipeline, camera, alice):
+    import datetime as dt
+
+    from access.api.snapshots import LAST_SEEN_EVERY
+    from access.models import Camera
+
     post(camera, fake_pipeline.register((11, 11, 11), []))
     camera.camera.refresh_from_db()
-    assert camera.camera.last_seen_at is not None
+    first = camera.camera.last_seen_at
+    assert first is not None
+    post(camera, fake_pipeline.register((12, 12, 12), []))  # within LAST_SEEN_EVERY: no UPDATE (a commit saved)
+    camera.camera.refresh_from_db()
+    assert camera.camera.last_seen_at == first
+    Camera.objects.filter(pk=camera.camera.pk).update(last_seen_at=first - LAST_SEEN_EVERY - dt.timedelta(seconds=1))
+    post(camera, fake_pipeline.register((13, 13, 13), []))
+    camera.camera.refresh_from_db()
+    assert camera.camera.last_seen_at > first
 
 
 def test_a_replay_of_the_stored_faces_gives_the_live_decision(fake_pipeline, site, camera, alice, bob):
