@@ -44,21 +44,25 @@ def active_embedder_name() -> str:
         hit = _cache.get(configured)
         if hit is not None and now - hit[1] < CACHE_S:
             return hit[0]
-    name = _read_active() or configured
+    name = _read_active()
     with _lock:
-        _cache[configured] = (name, now)
-    return name
+        if name is None:  # the database did not answer: the last answer it gave, not cached as a fresh one
+            return hit[0] if hit is not None else configured
+        _cache[configured] = (name or configured, now)
+    return name or configured
 
 
-def _read_active() -> str:
+def _read_active() -> str | None:
+    """The pinned name ("" when nothing is pinned), or None when the row cannot be read (no database here, the
+    table not migrated yet, a connection lost: whatever fails next says so; this only must not guess)."""
     from .models import EmbedderState
 
     try:
-        with transaction.atomic():  # a missing table (migrations not run yet) must not poison a caller's transaction
+        with transaction.atomic():  # a missing table must not poison a caller's transaction
             return EmbedderState.objects.filter(pk=1).values_list("active_name", flat=True).first() or ""
-    except DatabaseError as exc:
-        log.warning("cannot read the active embedder (%s); using the configured one", exc)
-        return ""
+    except (DatabaseError, RuntimeError) as exc:  # RuntimeError: a process (or test) without database access
+        log.warning("cannot read the active embedder (%s: %s)", type(exc).__name__, exc)
+        return None
 
 
 def forget() -> None:
