@@ -64,6 +64,13 @@ def _decided(sender, instance: AccessEvent, created: bool, **kwargs) -> None:
         return
     AccessEvent.objects.filter(pk=instance.pk).update(door_handled=True)  # once, whatever saves follow
     instance.door_handled = True
+    handle_decided(instance)
+
+
+def handle_decided(instance: AccessEvent) -> None:
+    """Debounce the decided event and queue its webhook (after the commit). The worker calls it itself, having
+    saved ``door_handled`` with the decision (one UPDATE fewer in the door's path); any other save of a decided
+    event that was not handled yet goes through the post_save receiver above."""
     repeat = debounce(instance)
     camera = instance.camera
     if camera is not None and camera.webhook_url and repeat is None:
