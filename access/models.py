@@ -122,7 +122,9 @@ class Site(models.Model):
     )
     detection_policy = models.CharField(
         max_length=20, choices=[("standard", "standard: faces of 80 px and more at full HD"),
-                                ("small_faces", "small faces: 32 px and more at any size (slower on large images)")],
+                                ("small_faces", "small faces: 32 px and more at any size (slower on large images)"),
+                                ("close", "close: people stand close, faces of 64 px and more at 640x480 "
+                                          "(a quarter of the detection cost)")],
         default="standard",
         help_text="How hard to look for small, distant faces in large snapshots; a door where people stand close "
         "needs no more than standard. MODELS.md has the measured recall and cost.",

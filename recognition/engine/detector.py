@@ -259,9 +259,9 @@ class RetinaFaceDetector:
                 self._priors.popitem(last=False)
         return self._priors[key]
 
-    def _resize(self, image: np.ndarray) -> np.ndarray:
+    def _resize(self, image: np.ndarray, max_side: int) -> np.ndarray:
         h, w = image.shape[:2]
-        scale = self.max_side / max(h, w)
+        scale = max_side / max(h, w)
         if scale >= 1.0:
             return image
         size = (max(1, round(w * scale)), max(1, round(h * scale)))
@@ -308,7 +308,7 @@ class RetinaFaceDetector:
             return results
         net = self._inference_net()  # outside inference mode: it may build parameters
         with torch.inference_mode():
-            self._detect(net, images, todo, results)
+            self._detect(net, images, todo, results, max_side=policy.coarse_side(self.max_side))
             if policy.min_face_px is not None:
                 self._fine_pass(net, images, todo, results, policy)
         return results
@@ -323,9 +323,10 @@ class RetinaFaceDetector:
     ) -> None:
         """The policy's high-resolution pass for the images that need it, merged into ``results``."""
         groups: dict[tuple[int, int], list[tuple[int, np.ndarray]]] = {}
+        coarse_side = policy.coarse_side(self.max_side)
         for k in todo:
             h, w = images[k].shape[:2]
-            scale = policy.fine_scale(h, w, self.max_side)
+            scale = policy.fine_scale(h, w, coarse_side)
             if scale is not None:
                 fine = self._rescale(images[k], scale)
                 groups.setdefault(fine.shape[:2], []).append((k, fine))
@@ -339,7 +340,7 @@ class RetinaFaceDetector:
                 self._detect(net, images, [k for k, _ in part], fine, net_images=[im for _, im in part])
                 for k, _ in part:
                     h0, w0 = images[k].shape[:2]
-                    limit = policy.handoff_px / DetectionPolicy.coarse_scale(h0, w0, self.max_side)
+                    limit = policy.handoff_px / DetectionPolicy.coarse_scale(h0, w0, coarse_side)
                     results[k] = merge_passes(results[k], fine[k], limit, self.nms_threshold, self.max_detections)
 
     def _detect(
@@ -349,10 +350,12 @@ class RetinaFaceDetector:
         todo: list[int],
         results: list[Detections],
         net_images: Sequence[np.ndarray] | None = None,
+        max_side: int | None = None,
     ) -> None:
-        """One forward pass over ``images[k] for k in todo``, each shrunk to ``max_side`` or, when
-        given, replaced by its rescaled copy in ``net_images``; results in original pixels."""
-        resized = list(net_images) if net_images is not None else [self._resize(images[k]) for k in todo]
+        """One forward pass over ``images[k] for k in todo``, each shrunk to ``max_side`` (default: the
+        detector's) or, when given, replaced by its rescaled copy in ``net_images``; results in original pixels."""
+        side = self.max_side if max_side is None else max_side
+        resized = list(net_images) if net_images is not None else [self._resize(images[k], side) for k in todo]
         x = self._batch(resized)
         height, width = x.shape[-2:]
         loc, conf, landms = net(x)

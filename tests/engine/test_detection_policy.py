@@ -11,7 +11,7 @@ import pytest
 import torch
 
 from recognition.engine import registry
-from recognition.engine.detection_policy import PRESETS, SMALL_FACES, STANDARD, DetectionPolicy
+from recognition.engine.detection_policy import CLOSE, PRESETS, SMALL_FACES, STANDARD, DetectionPolicy
 from recognition.engine.detector import RetinaFaceDetector, box_iou, merge_detections, merge_passes
 from recognition.engine.types import Detections
 
@@ -32,7 +32,8 @@ def one_thread():
 
 def test_presets_and_defaults():
     assert DetectionPolicy() == STANDARD and STANDARD.min_face_px is None
-    assert PRESETS == {"standard": STANDARD, "small_faces": SMALL_FACES}
+    assert PRESETS == {"standard": STANDARD, "small_faces": SMALL_FACES, "close": CLOSE}
+    assert CLOSE.max_side == 320 and CLOSE.min_face_px is None and STANDARD.max_side is None
     assert SMALL_FACES.min_face_px == 32 and SMALL_FACES.face_px_at_net == 32
     with pytest.raises(dataclasses.FrozenInstanceError):
         SMALL_FACES.min_face_px = 10  # type: ignore[misc]
@@ -65,6 +66,8 @@ def test_parse_and_round_trip():
         {"max_fine_side": 0},
         {"max_upscale": 0.5},
         {"handoff_px": 0},
+        {"max_side": 16},
+        {"max_side": 320.5},
     ],
 )
 def test_invalid_fields(fields):
@@ -286,3 +289,27 @@ def test_batched_policy_equals_one_by_one_and_no_seam_duplicates(detector, small
         # Padding in the shared coarse batch moves outputs slightly (see test_detector).
         np.testing.assert_allclose(b.boxes, o.boxes, atol=1.5)
         np.testing.assert_allclose(c.boxes, b.boxes, atol=1e-3)
+
+
+@needs_weights
+@pytest.mark.weights
+def test_close_runs_one_pass_at_320_and_finds_a_door_face_but_not_a_distant_one(detector):
+    """The close policy: a quarter of the pixels of the standard pass; a face of 80 px in a 640x480 snapshot is
+    found where the standard pass finds it, a 40 px one (20 px at the network) is given up."""
+    frame = np.full((480, 640, 3), 90, np.uint8)
+    for name, face_px, (x, y) in (("Colin_Powell", 80, (20, 20)), ("Serena_Williams", 40, (420, 300))):
+        photo = lfw_rgb(name, 1)
+        (box,) = detector.detect([photo])[0].boxes
+        n = round(250 * face_px / (box[2] - box[0]))  # the photo scaled so that the face is face_px wide
+        frame[y : y + n, x : x + n] = cv2.resize(photo, (n, n), interpolation=cv2.INTER_AREA)
+    calls, handle = count_forwards(detector)
+    try:
+        standard = detector.detect([frame])[0]
+        close = detector.detect([frame], policy="close")[0]
+    finally:
+        handle.remove()
+    assert calls == [(1, 3, 480, 640), (1, 3, 240, 320)]
+    assert len(standard) == 2 and len(close) == 1
+    near = standard.boxes[np.argmin(standard.boxes[:, 0])]
+    assert box_iou(torch.from_numpy(close.boxes), torch.from_numpy(near[None])).item() > 0.8
+    assert DetectionPolicy.parse(CLOSE.as_dict()) == CLOSE

@@ -181,4 +181,8 @@ def test_the_sites_detection_policy_reaches_the_engine(fake_pipeline, site, came
     site.detection_policy = "small_faces"
     site.save()
     post(camera, fake_pipeline.register((71, 71, 71), [fake_face(unit(1))]))
-    assert fake_pipeline.detections[-2:] == ["standard", "small_faces"]
+    site.detection_policy = "close"
+    site.full_clean()  # every engine preset is a choice of the site's field
+    site.save()
+    post(camera, fake_pipeline.register((72, 72, 72), [fake_face(unit(1))]))
+    assert fake_pipeline.detections[-3:] == ["standard", "small_faces", "close"]
