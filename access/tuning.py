@@ -125,9 +125,11 @@ def plot_svg(d: SiteDistances, threshold: float, candidate: float | None = None)
 
 
 def what_if(site: Site, candidate: float, last: int = 100) -> WhatIf:
-    """Replay the site's last ``last`` decided events at ``candidate`` from their stored decision inputs
-    (no engine) and list the decisions that would change."""
-    events = list(AccessEvent.objects.filter(site=site, status=AccessEvent.Status.DONE)
+    """Replay the site's last ``last`` events decided by the current model at ``candidate`` from their stored
+    decision inputs (no engine) and list the decisions that would change. Events another model decided are left
+    out: their distances are on another scale than the threshold being tuned (after a model switch)."""
+    events = list(AccessEvent.objects.filter(site=site, status=AccessEvent.Status.DONE,
+                                             model_name=current_embedder_name())
                   .select_related("camera", "person").order_by("-received_at", "-id")[:last])
     inputs = {e.pk: recorded_faces(e) for e in events}
     people = person_facts({f.nearest_person_id for faces in inputs.values() for f in faces

@@ -120,3 +120,6 @@ def test_tuning_api_replays_events_at_a_candidate(fake_pipeline, camera, alice, 
     assert stricter["what_if"]["changed"] == [{"event": event["id"], "was": "granted", "now": "unknown",
                                                "person": "", "reason": stricter["what_if"]["changed"][0]["reason"]}]
     assert AccessEvent.objects.get(pk=event["id"]).decision == "granted"  # a replay changes nothing stored
+    # An event another model decided (before a model switch) is not replayed against this model's threshold.
+    AccessEvent.objects.filter(pk=event["id"]).update(model_name="another-model")
+    assert as_role(staff.admin).get(url, {"candidate": 0.4}).json()["what_if"] == {"examined": 0, "changed": []}
