@@ -225,12 +225,14 @@ def clean_leftovers(admin: HttpClient, tag: str = TAG) -> None:
 
 
 def set_up_door(admin: HttpClient, lfw: Path, people: int, cameras: int = 1, tag: str = TAG,
-                enroll_timeout: float = 600.0) -> Door:
+                enroll_timeout: float = 600.0, detection_policy: str | None = None) -> Door:
     """A site, ``cameras`` cameras, ``people`` LFW people enrolled with two photos each; probes: their other
-    photos (expected granted) and as many strangers (one-photo LFW people, expected unknown)."""
+    photos (expected granted) and as many strangers (one-photo LFW people, expected unknown). The site's
+    ``detection_policy`` is the server's default unless given."""
     clean_leftovers(admin, tag)
     run_id = f"{tag}{time.strftime('%Y%m%d-%H%M%S')}"
-    site = admin.ok("POST", "/api/v1/sites/", {"name": run_id})
+    site = admin.ok("POST", "/api/v1/sites/", {"name": run_id, **({"detection_policy": detection_policy}
+                                                                   if detection_policy else {})})
     door = Door(admin, site, [], [])
     try:
         for i in range(cameras):
@@ -390,6 +392,7 @@ def main(argv: list[str] | None = None) -> int:
     p.add_argument("--warmup", type=int, default=10)
     p.add_argument("--people", type=int, default=8, help="LFW people enrolled for the run")
     p.add_argument("--wait", type=float, default=10.0)
+    p.add_argument("--detection-policy", help="the site's detection policy (e.g. close); default: the server's")
     p.add_argument("--label", default="", help="a name for this run in the JSON")
     p.add_argument("--json", type=Path, default=REPO / "out" / "latency_bench.json")
     p.add_argument("--keep", action="store_true", help="keep the site, camera and people")
@@ -409,7 +412,7 @@ def main(argv: list[str] | None = None) -> int:
     try:
         for url in urls:
             admin = HttpClient(url, login(url, args.token, args.username, args.password))
-            doors.append(set_up_door(admin, args.lfw, args.people))
+            doors.append(set_up_door(admin, args.lfw, args.people, detection_policy=args.detection_policy))
         cameras = [d.camera_client(u) for d, u in zip(doors, urls, strict=True)]
         runs: dict[tuple[str, str], list[Sample]] = {(lb, v): [] for lb in labels for v in variants}
         chunk = args.n if len(urls) == 1 else max(1, args.chunk)
@@ -427,6 +430,7 @@ def main(argv: list[str] | None = None) -> int:
                 door.remove()
     print_summary(results)
     report = {"label": args.label, "servers": dict(zip(labels, urls, strict=True)), "n": args.n,
+              "detection_policy": args.detection_policy or "server default",
               "wait": args.wait, "load_average_before": load_before, "load_average_after": load_average(),
               "cpus": os.cpu_count(), "python": platform.python_version(), "results": results,
               "time": time.strftime("%Y-%m-%dT%H:%M:%S")}

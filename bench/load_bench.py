@@ -279,6 +279,7 @@ def main(argv: list[str] | None = None) -> int:
     p.add_argument("--seconds", type=float, default=60.0)
     p.add_argument("--photos", default="250x250", choices=("250x250", "640x480"))
     p.add_argument("--wait", type=float, default=10.0)
+    p.add_argument("--detection-policy", help="the site's detection policy (e.g. close); default: the server's")
     p.add_argument("--drain", type=float, default=60.0, help="how long to follow events still pending at the end")
     p.add_argument("--people", type=int, default=8)
     p.add_argument("--label", default="")
@@ -288,7 +289,7 @@ def main(argv: list[str] | None = None) -> int:
 
     counts = [int(c) for c in args.cameras.split(",") if c.strip()]
     admin = HttpClient(args.base_url, login(args.base_url, args.token, args.username, args.password))
-    door = set_up_door(admin, args.lfw, args.people, cameras=max(counts))
+    door = set_up_door(admin, args.lfw, args.people, cameras=max(counts), detection_policy=args.detection_policy)
     rows = []
     try:
         print(f"{'cameras':>7s} {'s':>6s} {'accepted':>8s} {'decided':>7s} {'failed':>6s} {'lost':>4s} "
