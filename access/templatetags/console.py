@@ -31,3 +31,9 @@ def names(text: str) -> str:
     from access.naming import render
 
     return render(text)
+
+
+@register.filter
+def word(value: str | None) -> str:
+    """A stored word for people to read: 'no_face' -> 'no face' (the stored value stays the CSS class)."""
+    return str(value or "").replace("_", " ")

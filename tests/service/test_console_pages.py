@@ -171,6 +171,13 @@ def test_the_access_log_filters_and_exports_csv(staff, site, camera):
     assert lines[0].startswith("id,received_at,site,camera") and len(lines) == 2 and "Bob" in lines[1]
 
 
+def test_decision_words_read_as_words(staff, site, camera):
+    AccessEvent.objects.create(camera=camera.camera, site=site, received_at="2026-05-01T10:00:00Z",
+                               status="done", decision="no_face", reason="no face found")
+    page = logged_in(staff.auditor).get("/events/").content.decode()
+    assert 'class="badge no_face">no face</span>' in page and ">no_face<" not in page
+
+
 def test_threshold_save_records_who_and_from_what(staff, site):
     client = logged_in(staff.admin)
     response = client.post(f"/sites/{site.pk}/threshold/", {"threshold": "0.85"})
