@@ -28,7 +28,7 @@ from django.dispatch import receiver
 from django.utils import timezone
 
 from . import naming
-from .models import AccessEvent, WebhookDelivery, faces_without_vectors
+from .models import AccessEvent, Camera, WebhookDelivery, faces_without_vectors
 
 log = logging.getLogger(__name__)
 SIGNATURE_HEADER = "X-FaceAccess-Signature"
@@ -68,30 +68,43 @@ def _decided(sender, instance: AccessEvent, created: bool, **kwargs) -> None:
 
 
 def handle_decided(instance: AccessEvent) -> None:
-    """Debounce the decided event and queue its webhook (after the commit). The worker calls it itself, having
-    saved ``door_handled`` with the decision (one UPDATE fewer in the door's path); any other save of a decided
-    event that was not handled yet goes through the post_save receiver above."""
+    """Debounce a decided event and queue its webhook (after the commit), for a save of a decided event that was
+    not handled yet (the post_save receiver above). The worker does the same within its own decision UPDATE:
+    :func:`first_granted_within` before it, :func:`queue_webhook` after it."""
     repeat = debounce(instance)
-    camera = instance.camera
-    if camera is not None and camera.webhook_url and repeat is None:
-        pk = instance.pk
-        transaction.on_commit(lambda: _queue_delivery(pk))
+    queue_webhook(instance.pk, instance.camera, repeat.pk if repeat is not None else None)
+
+
+def queue_webhook(event_id: int, camera: Camera | None, repeat_of: int | None) -> None:
+    """Queue the door's webhook once the decision is committed, unless the event repeats an earlier grant."""
+    if camera is not None and camera.webhook_url and repeat_of is None:
+        transaction.on_commit(lambda: _queue_delivery(event_id))
+
+
+def first_granted_within(camera: Camera | None, person_id: int | None, received_at: dt.datetime,
+                         exclude_pk: int) -> int | None:
+    """The first not-repeated granted event of ``person_id`` at ``camera`` within its debounce window before
+    ``received_at`` (an event received at that time for that person is a repeat of it), or None."""
+    if camera is None or person_id is None or not camera.debounce_seconds:
+        return None
+    since = received_at - dt.timedelta(seconds=camera.debounce_seconds)
+    first = (AccessEvent.objects.filter(camera=camera, person_id=person_id, decision="granted",
+                                        repeat_of__isnull=True, received_at__gte=since, received_at__lte=received_at)
+             .exclude(pk=exclude_pk).order_by("received_at", "pk").values_list("pk", flat=True)[:1])
+    return next(iter(first), None)
 
 
 def debounce(event: AccessEvent) -> AccessEvent | None:
     """Mark ``event`` as a repeat of the same person's granted event at the same camera within the window."""
-    camera = event.camera
-    if event.decision != "granted" or event.person_id is None or camera is None or not camera.debounce_seconds:
+    if event.decision != "granted":
         return None
     received = AccessEvent.objects.filter(pk=event.pk).values_list("received_at", flat=True).first()
-    since = received - dt.timedelta(seconds=camera.debounce_seconds)
-    first = (AccessEvent.objects.filter(camera=camera, person_id=event.person_id, decision="granted",
-                                        repeat_of__isnull=True, received_at__gte=since, received_at__lte=received)
-             .exclude(pk=event.pk).order_by("received_at", "pk").first())
-    if first is not None:
-        AccessEvent.objects.filter(pk=event.pk).update(repeat_of=first)
-        event.repeat_of = first
-    return first
+    first = first_granted_within(event.camera, event.person_id, received, event.pk)
+    if first is None:
+        return None
+    AccessEvent.objects.filter(pk=event.pk).update(repeat_of=first)
+    event.repeat_of_id = first
+    return event.repeat_of
 
 
 def _queue_delivery(event_id: int) -> None:
