@@ -229,6 +229,10 @@ CELERY_BROKER_CONNECTION_TIMEOUT = FACEACCESS_BROKER_TIMEOUT
 CELERY_TASK_PUBLISH_RETRY = False
 CELERY_REDIS_SOCKET_TIMEOUT = CELERY_REDIS_SOCKET_CONNECT_TIMEOUT = max(FACEACCESS_BROKER_TIMEOUT, 5.0)
 CELERY_BROKER_CONNECTION_RETRY_ON_STARTUP = True
+# Workers reconnect every 0.5-2 s, for as long as it takes (Celery's back-off grows to 30 s and stops after 100
+# tries): faceaccess/worker_consumer.py.
+CELERY_WORKER_CONSUMER = "faceaccess.worker_consumer:QuickReconnectConsumer"
+CELERY_BROKER_CONNECTION_MAX_RETRIES = None
 CELERY_WORKER_CANCEL_LONG_RUNNING_TASKS_ON_CONNECTION_LOSS = True
 CELERY_TASK_TRACK_STARTED = True
 # Celery's Django fix-up closes a worker's database connections before and after every task unless this is set:

@@ -1,5 +1,6 @@
-"""The worker watchdog's rule (faceaccess/watchdog.py), without servers: a worker is restarted only when the same
-message has stayed oldest in its queue for the stall time and the worker does not say it is running a task."""
+"""Workers that stay useful: the runner's watchdog rule (faceaccess/watchdog.py), without servers: a worker is
+restarted only when the same message has stayed oldest in its queue for the stall time and the worker does not say
+it is running a task; and the workers' quick reconnection to the broker (faceaccess/worker_consumer.py)."""
 
 from __future__ import annotations
 
@@ -106,3 +107,33 @@ def test_worker_busy_reads_only_the_named_worker():
     assert worker_busy(FakeApp({"io@h": [{"id": "x"}]}), "faceaccess@") is None
     assert worker_busy(FakeApp({"faceaccess@h": [], "io@h": [{"id": "x"}]}), "faceaccess@") is False
     assert worker_busy(FakeApp({"faceaccess@h": [{"id": "t"}]}), "faceaccess@") is True
+
+
+def test_workers_reconnect_to_the_broker_every_two_seconds_at_most_and_never_give_up():
+    from django.conf import settings
+
+    from faceaccess.celery import app
+    from faceaccess.worker_consumer import QuickReconnectConsumer
+
+    assert app.conf.worker_consumer == "faceaccess.worker_consumer:QuickReconnectConsumer"
+    assert app.conf.broker_connection_max_retries is None and settings.CELERY_BROKER_CONNECTION_MAX_RETRIES is None
+
+    class Conn:
+        alt = None
+
+        def __init__(self):
+            self.calls = []
+
+        def ensure_connection(self, *args, **kwargs):
+            self.calls.append(kwargs)
+            return self
+
+        def as_uri(self):
+            return "redis://test"
+
+    consumer = QuickReconnectConsumer.__new__(QuickReconnectConsumer)  # no worker needed for the wrapper
+    consumer.app, consumer.first_connection_attempt, consumer.broker_connection_retry_attempt = app, False, 0
+    conn = Conn()
+    consumer.ensure_connected(conn)
+    (kwargs,) = conn.calls
+    assert (kwargs["interval_start"], kwargs["interval_step"], kwargs["interval_max"]) == (0.5, 0.5, 2.0)
