@@ -137,3 +137,36 @@ def test_workers_reconnect_to_the_broker_every_two_seconds_at_most_and_never_giv
     consumer.ensure_connected(conn)
     (kwargs,) = conn.calls
     assert (kwargs["interval_start"], kwargs["interval_step"], kwargs["interval_max"]) == (0.5, 0.5, 2.0)
+
+
+def test_the_runner_restarts_a_child_that_exits_and_gives_up_when_it_keeps_exiting(capsys):
+    import sys
+    import time
+
+    import pytest
+
+    from faceaccess.embedded import ServiceError
+    from faceaccess.runner import Child
+
+    child = Child("short-lived", [sys.executable, "-c", "raise SystemExit(3)"], {}, grace=1.0)
+    child.start()
+    restarts = 0
+    with pytest.raises(ServiceError, match=r"short-lived exited 5 times within 120 s \(last: exit code 3\)"):
+        for _ in range(200):
+            child.proc.wait(10)
+            child.check()
+            restarts = child.restarts
+            time.sleep(0.01)
+    assert restarts == 4
+    out = capsys.readouterr().out
+    assert "short-lived: exited unexpectedly (exit code 3); restarting it" in out
+    assert "short-lived restarted (4 restarts since start-up)" in out
+
+    alive = Child("long-lived", [sys.executable, "-c", "import time; time.sleep(60)"], {}, grace=1.0)
+    alive.start()
+    try:
+        alive.check()
+        assert alive.restarts == 0 and alive.proc.poll() is None
+    finally:
+        alive.stop()
+    assert alive.proc.poll() is not None
