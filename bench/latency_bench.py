@@ -56,8 +56,8 @@ STAGES = [
     ("embed", "align + embed"),
     ("search", "pgvector search (+ impostor check)"),
     ("decide", "decide (people, grants, camera rules)"),
-    ("save", "save (faces, decision)"),
-    ("commit", "commit (worker)"),
+    ("save", "save (the door's debounce look-up)"),
+    ("commit", "write + commit (decision UPDATE, face rows)"),
     ("notify", "notify the waiting request (publish -> wake)"),
     ("fetch", "read the decided event back (web)"),
 ]
