@@ -315,3 +315,55 @@ def test_the_models_page_shows_progress_failures_and_acts(world, engines, staff)
         other.force_login(getattr(staff, who))
         assert other.get("/models/").status_code == 403
         assert other.post("/models/act/", {"action": "cancel"}).status_code == 403
+
+
+def test_faces_marked_not_a_person_keep_guarding_after_the_switch(world, engines):
+    """A look-alike marked "not Alice" is re-detected in its snapshot and embedded by the new model; one whose
+    snapshot retention deleted stays with the old model and is counted."""
+    from access.models import ImpostorExample
+
+    camera, alice = world["camera"], world["alice"]
+    # The look-alike is nearer Alice's photos than the threshold under both models, and nearer still to itself.
+    lookalike = register(engines, (5, 0, 0), near(unit(1), 0.5, seed=5), near(unit(101), 0.5, seed=5))
+    gone = register(engines, (6, 0, 0), near(unit(1), 0.55, seed=6), near(unit(101), 0.55, seed=6))
+    marked = []
+    for data in (lookalike, gone):
+        event = snapshot(camera, data)
+        assert (event.decision, event.person_id) == ("granted", alice.pk)
+        face = event.faces.get()
+        ImpostorExample.objects.create(person=alice, event_face=face, embedding=face.embedding,
+                                       model_name=OLD.name, model_version=OLD.version)
+        marked.append(event)
+    assert snapshot(camera, lookalike).decision == "unknown"  # the old model's example guards
+    marked[1].snapshot.delete(save=True)  # retention took this one's snapshot
+
+    model_switch.start(NEW.name)
+    assert run_to_end()[-1] == "switched"
+    assert model_switch.status()["impostors"] == {"impostors_reembedded": 1, "impostors_left": 1}
+    (example,) = ImpostorExample.objects.filter(model_name=NEW.name)
+    assert example.event_face_id == marked[0].faces.get().pk and example.person_id == alice.pk
+    after = snapshot(camera, lookalike)
+    assert (after.model_name, after.decision) == (NEW.name, "unknown")  # still guarded, by the new model's example
+    assert "nearer a face marked" in after.faces.get().reason
+    assert snapshot(camera, world["probe"]).decision == "granted"  # Alice herself is still let in
+
+
+def test_photos_waiting_for_a_choice_are_looked_at_again_by_the_new_model(world, engines, eager_celery,
+                                                                         django_capture_on_commit_callbacks):
+    """A photo with several faces found by the old model gets its faces from the new model after the switch,
+    so a person can still choose one of them."""
+    bob = make_person("Bob", [world["sites"]["default"]])
+    group = FaceImage(person=bob)
+    engines[OLD.name].register((9, 0, 0), [fake_face(unit(20)), fake_face(unit(21))])
+    data = engines[NEW.name].register((9, 0, 0), [fake_face(unit(120)), fake_face(unit(121))])
+    group.image.save("group.png", ContentFile(data), save=False)
+    group.save()
+    assert embed_face_image(group.pk) == "several_faces"
+    group.refresh_from_db()
+    assert {c["model_name"] for c in group.candidates} == {OLD.name}
+
+    model_switch.start(NEW.name)
+    with django_capture_on_commit_callbacks(execute=True):  # the switch looks again once it is committed
+        assert run_to_end()[-1] == "switched"
+    group.refresh_from_db()
+    assert group.status == "several_faces" and {c["model_name"] for c in group.candidates} == {NEW.name}
