@@ -5,7 +5,8 @@ The runner comes up on a temp data dir and free ports; its Redis and its Postgre
 the runner says it restarts them, /healthz is back to 200, and a camera's snapshot posted afterwards is decided by
 the worker. Then the engine worker is frozen (SIGSTOP: alive, consuming nothing, as Celery can be after a broker
 outage) while a snapshot waits in its queue: the runner's watchdog restarts the worker and the snapshot is decided.
-Ctrl-C still stops everything."""
+Then the restarted worker stays alive and answers but stops consuming (its consumer of the queue cancelled, Celery's
+failure after some broker outages): the watchdog restarts it too. Ctrl-C still stops everything."""
 
 from __future__ import annotations
 
@@ -13,6 +14,7 @@ import json
 import os
 import shutil
 import signal
+import socket
 import subprocess
 import sys
 import tempfile
@@ -155,11 +157,14 @@ def test_the_runner_restarts_a_killed_redis_and_postgresql_and_a_stuck_worker_an
             status, event, headers = post()
         assert status in (200, 202), (status, event)
 
-        def decided():
-            got = http("GET", f"{base}/api/v1/events/{event['id']}/", headers=camera)[1]
-            return got if got.get("status") != "pending" else None
+        def decided(event_id: int):
+            def check():
+                got = http("GET", f"{base}/api/v1/events/{event_id}/", headers=camera)[1]
+                return got if got.get("status") != "pending" else None
 
-        final = event if status == 200 else wait_until("decision", decided, 240, runner, log)
+            return check
+
+        final = event if status == 200 else wait_until("decision", decided(event["id"]), 240, runner, log)
         assert final["status"] == "done" and final["decision"] in ("unknown", "no_face"), final
 
         # The engine worker freezes: its process is there, its queue is not consumed. The first snapshot goes to
@@ -174,15 +179,38 @@ def test_the_runner_restarts_a_killed_redis_and_postgresql_and_a_stuck_worker_an
             assert status == 202 and event["status"] == "pending", (status, event)
             frozen.append(event)
         for event in frozen:
-            final = wait_until("decision after the watchdog's restart", decided, 240, runner, log)
+            final = wait_until("decision after the watchdog's restart", decided(event["id"]), 240, runner, log)
             # "expired": processed, but later than the site's 30 s deadline (a loaded machine); either way only a
             # working worker can have written it, and the frozen one never thaws unless the runner restarts it.
             assert final["status"] in ("done", "expired"), (final.get("status"), final.get("reason"),
                                                              log.read_text(errors="replace")[-4000:])
         output = log.read_text(errors="replace")
         assert "Celery worker: the oldest message in queue 'gpu' has waited" in output, output[-3000:]
+        assert "did not answer: it has stopped taking messages" in output, output[-3000:]
         assert "Celery worker restarted (1 restart since start-up)" in output, output[-3000:]
         assert not pid_alive(worker_pid)
+
+        # What Celery really does after some broker outages: the worker is alive and answers its control
+        # channel, but consumes nothing. Made here by cancelling the restarted worker's consumer of "gpu".
+        node = f"faceaccess@{socket.gethostname()}"
+        wait_until("the restarted worker", lambda: log.read_text(errors="replace").count(f"{node} ready.") >= 2,
+                   240, runner, log)
+        worker_pid = engine_worker_pid(runner.pid, data)
+        worker_env = dict(line.split("=", 1) for line in Path(f"/proc/{worker_pid}/environ").read_text().split("\0")
+                          if "=" in line)
+        cancelled = subprocess.run([sys.executable, "-m", "celery", "-A", "faceaccess", "control", "cancel_consumer",
+                                    "gpu", "-d", node], cwd=REPO, env=worker_env, capture_output=True, text=True)
+        assert "no longer consuming from gpu" in cancelled.stdout, (cancelled.stdout, cancelled.stderr[-2000:])
+        body, content_type = snapshot_body(photo, "while-idle")
+        status, event, _ = http("POST", f"{base}/api/v1/snapshots/?wait=1", body,
+                                {**camera, "Content-Type": content_type})
+        assert status == 202 and event["status"] == "pending", (status, event)
+        final = wait_until("decision after the second restart", decided(event["id"]), 240, runner, log)
+        assert final["status"] in ("done", "expired"), (final.get("status"), final.get("reason"))
+        output = log.read_text(errors="replace")
+        assert "is idle: it has stopped taking messages" in output, output[-3000:]
+        assert "Celery worker restarted (2 restarts since start-up)" in output, output[-3000:]
+        assert pid_alive(engine_worker_pid(runner.pid, data))
         print("".join(line for line in output.splitlines(keepends=True) if "restart" in line), final["decision"])
     finally:
         runner.send_signal(signal.SIGINT)
