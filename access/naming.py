@@ -16,9 +16,14 @@ def person_token(person_id: int) -> str:
     return f"{{person:{int(person_id)}}}"
 
 
-def names_for(texts: Iterable[str]) -> dict[int, str]:
-    ids = {int(m) for text in texts if text for m in TOKEN.findall(text)}
-    return dict(Person.objects.filter(pk__in=ids).values_list("pk", "name")) if ids else {}
+def names_for(texts: Iterable[str], known: dict[int, str] | None = None) -> dict[int, str]:
+    """The names of the people the texts' tokens name; ``known`` names (e.g. an event's loaded person) are not
+    looked up again."""
+    names = dict(known or {})
+    ids = {int(m) for text in texts if text for m in TOKEN.findall(text)} - set(names)
+    if ids:
+        names.update(Person.objects.filter(pk__in=ids).values_list("pk", "name"))
+    return names
 
 
 def render(text: str, names: dict[int, str] | None = None) -> str:

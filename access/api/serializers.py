@@ -9,6 +9,7 @@ from access import naming
 from access.models import AccessEvent, AccessEventFace, Camera, Site, WebhookDelivery
 from enrollment.api.serializers import PersonSerializer
 from enrollment.models import Person
+from faceaccess.api.serializers import BuiltOnceModelSerializer
 
 
 class SiteSerializer(serializers.ModelSerializer):
@@ -77,14 +78,14 @@ class CameraCreatedSerializer(CameraSerializer):
         fields = [*CameraSerializer.Meta.fields, "api_key", "webhook_secret"]
 
 
-class WebhookDeliverySerializer(serializers.ModelSerializer):
+class WebhookDeliverySerializer(BuiltOnceModelSerializer):
     class Meta:
         model = WebhookDelivery
         fields = ["attempt", "delivered", "status_code", "error", "duration_ms", "created_at"]
         read_only_fields = fields
 
 
-class AccessEventFaceSerializer(serializers.ModelSerializer):
+class AccessEventFaceSerializer(BuiltOnceModelSerializer):
     class Meta:
         model = AccessEventFace
         fields = [
@@ -94,7 +95,7 @@ class AccessEventFaceSerializer(serializers.ModelSerializer):
         read_only_fields = fields
 
 
-class AccessEventSerializer(serializers.ModelSerializer):
+class AccessEventSerializer(BuiltOnceModelSerializer):
     url = serializers.HyperlinkedIdentityField(view_name="api:accessevent-detail")
     person_name = serializers.CharField(source="person.name", read_only=True, default=None)
     faces = AccessEventFaceSerializer(many=True, read_only=True)
@@ -122,7 +123,8 @@ class AccessEventSerializer(serializers.ModelSerializer):
         """Reasons are stored with person tokens; names are filled in now (an erased person stays unnamed)."""
         data = super().to_representation(instance)
         texts = [data["reason"], *(f["reason"] for f in data["faces"])]
-        names = naming.names_for(texts)
+        known = {instance.person_id: instance.person.name} if instance.person_id is not None else {}
+        names = naming.names_for(texts, known)
         data["reason"] = naming.render(data["reason"], names)
         for face in data["faces"]:
             face["reason"] = naming.render(face["reason"], names)
