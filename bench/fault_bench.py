@@ -27,21 +27,16 @@ import json
 import os
 import platform
 import re
-import secrets
-import shutil
 import signal
-import subprocess
 import sys
-import tempfile
 import threading
 import time
-import urllib.error
-import urllib.request
 import uuid
 from collections import Counter
 from pathlib import Path
 
-REPO = Path(__file__).resolve().parents[1]
+from own_runner import REPO, OwnRunner, http
+
 FINAL = ("done", "failed", "expired")
 ENROLLED = ["Colin_Powell", "Tony_Blair", "Donald_Rumsfeld", "Gerhard_Schroeder"]
 STRANGERS = ["Ariel_Sharon", "Hugo_Chavez", "Jean_Chretien", "John_Ashcroft"]
@@ -49,23 +44,6 @@ STRANGERS = ["Ariel_Sharon", "Hugo_Chavez", "Jean_Chretien", "John_Ashcroft"]
 
 def say(message: str) -> None:
     print(f"[{time.strftime('%H:%M:%S')}] {message}", flush=True)
-
-
-def http(method: str, url: str, body: bytes | None = None, headers: dict | None = None,
-         timeout: float = 60) -> tuple[int, dict, dict]:
-    """(status, JSON body, headers); status 0 when nothing answered."""
-    request = urllib.request.Request(url, data=body, method=method, headers=headers or {})
-    try:
-        with urllib.request.urlopen(request, timeout=timeout) as response:
-            status, raw, got = response.status, response.read(), dict(response.headers)
-    except urllib.error.HTTPError as exc:
-        status, raw, got = exc.code, exc.read(), dict(exc.headers)
-    except (urllib.error.URLError, OSError):
-        return 0, {}, {}
-    try:
-        return status, json.loads(raw), got
-    except ValueError:
-        return status, {}, got
 
 
 def multipart(fields: dict[str, str], photo: Path) -> tuple[bytes, str]:
@@ -107,39 +85,8 @@ def rss_kb(pid: int) -> int:
     return 0
 
 
-class OwnRunner:
-    """`python -m faceaccess.runner` (what `make run` starts) on a temp data dir and free ports."""
-
-    def __init__(self, threads: int) -> None:
-        from faceaccess.embedded import free_port
-
-        self.tmp = Path(tempfile.mkdtemp(prefix="faceaccess-fault-bench-"))
-        self.tmp.chmod(0o755)  # the unprivileged PostgreSQL account must reach the data dir
-        self.data = self.tmp / "data"
-        port = free_port()
-        self.password = secrets.token_urlsafe(12)
-        self.env = {k: v for k, v in os.environ.items() if k not in ("DATABASE_URL", "REDIS_URL", "MEDIA_ROOT")}
-        self.env.update(FACEACCESS_DATA_DIR=str(self.data), FACEACCESS_PORT=str(port),
-                        FACEACCESS_PG_PORT=str(free_port()), FACEACCESS_REDIS_PORT=str(free_port()),
-                        FACEACCESS_WEB_THREADS=str(threads), FACEACCESS_ADMIN_PASSWORD=self.password)
-        self.base = f"http://127.0.0.1:{port}"
-        self.log = self.tmp / "runner.log"
-        with open(self.log, "wb") as out:
-            self.proc = subprocess.Popen([sys.executable, "-m", "faceaccess.runner"], cwd=REPO, env=self.env,
-                                         stdin=subprocess.DEVNULL, stdout=out, stderr=subprocess.STDOUT)
-
-    def output(self) -> str:
-        return self.log.read_text(errors="replace")
-
-    def wait_up(self, timeout: float = 600) -> None:
-        deadline = time.monotonic() + timeout
-        while time.monotonic() < deadline:
-            if "Press Ctrl-C to stop." in self.output():
-                return
-            if self.proc.poll() is not None:
-                break
-            time.sleep(0.5)
-        raise SystemExit(f"the runner did not come up:\n{self.output()[-3000:]}")
+class FaultRunner(OwnRunner):
+    """The runner, plus the processes the faults are aimed at."""
 
     def redis_pid(self) -> int:
         return int((self.data / "redis" / "redis.pid").read_text())
@@ -161,17 +108,6 @@ class OwnRunner:
         if not kids:
             raise RuntimeError("the Celery worker has no child process")
         return max(kids, key=rss_kb)
-
-    def stop(self, keep: bool) -> None:
-        if self.proc.poll() is None:
-            self.proc.send_signal(signal.SIGCONT)
-            self.proc.send_signal(signal.SIGINT)
-            try:
-                self.proc.wait(120)
-            except subprocess.TimeoutExpired:
-                self.proc.kill()
-        if not keep:
-            shutil.rmtree(self.tmp, ignore_errors=True)
 
 
 class Api:
@@ -283,7 +219,7 @@ def main(argv: list[str] | None = None) -> int:
     for name in people + STRANGERS:
         if len(list((args.lfw / name).glob("*.jpg"))) < 3:
             raise SystemExit(f"LFW person {name} missing under {args.lfw}")
-    runner = OwnRunner(args.threads)
+    runner = FaultRunner(args.threads, prefix="faceaccess-fault-bench-")
     say(f"starting FaceAccess (log {runner.log}) ...")
     events: dict[int, dict] = {}
     faults: list[dict] = []

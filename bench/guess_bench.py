@@ -22,11 +22,8 @@ import os
 import platform
 import re
 import secrets
-import shutil
-import signal
 import subprocess
 import sys
-import tempfile
 import threading
 import time
 import urllib.error
@@ -36,24 +33,9 @@ import uuid
 from collections import Counter
 from pathlib import Path
 
-REPO = Path(__file__).resolve().parents[1]
+from own_runner import REPO, OwnRunner, http
+
 LOCAL = {"127.0.0.1", "localhost", "::1"}
-
-
-def http(method: str, url: str, body: bytes | None = None, headers: dict | None = None,
-         timeout: float = 60) -> tuple[int, dict]:
-    request = urllib.request.Request(url, data=body, method=method, headers=headers or {})
-    try:
-        with urllib.request.urlopen(request, timeout=timeout) as response:
-            status, raw = response.status, response.read()
-    except urllib.error.HTTPError as exc:
-        status, raw = exc.code, exc.read()
-    except (urllib.error.URLError, OSError):
-        return 0, {}
-    try:
-        return status, json.loads(raw)
-    except ValueError:
-        return status, {}
 
 
 def multipart(photo: bytes, name: str) -> tuple[bytes, str]:
@@ -91,34 +73,8 @@ def percentile(values: list[float], q: float) -> float:
     return ordered[min(len(ordered) - 1, max(0, round(q / 100 * len(ordered) + 0.5) - 1))]
 
 
-class OwnRunner:
-    """`python -m faceaccess.runner` (what `make run` starts) on a temp data dir and free ports."""
-
-    def __init__(self, threads: int) -> None:
-        from faceaccess.embedded import free_port
-
-        self.tmp = Path(tempfile.mkdtemp(prefix="faceaccess-guess-bench-"))
-        self.tmp.chmod(0o755)  # the unprivileged PostgreSQL account must reach the data dir
-        port = free_port()
-        self.env = {k: v for k, v in os.environ.items() if k not in ("DATABASE_URL", "REDIS_URL", "MEDIA_ROOT")}
-        self.env.update(FACEACCESS_DATA_DIR=str(self.tmp / "data"), FACEACCESS_PORT=str(port),
-                        FACEACCESS_PG_PORT=str(free_port()), FACEACCESS_REDIS_PORT=str(free_port()),
-                        FACEACCESS_WEB_THREADS=str(threads), FACEACCESS_ADMIN_PASSWORD=secrets.token_urlsafe(12))
-        self.base = f"http://127.0.0.1:{port}"
-        self.log = self.tmp / "runner.log"
-        with open(self.log, "wb") as out:
-            self.proc = subprocess.Popen([sys.executable, "-m", "faceaccess.runner"], cwd=REPO, env=self.env,
-                                         stdin=subprocess.DEVNULL, stdout=out, stderr=subprocess.STDOUT)
-
-    def wait_up(self, timeout: float = 600) -> None:
-        deadline = time.monotonic() + timeout
-        while time.monotonic() < deadline:
-            if "Press Ctrl-C to stop." in self.log.read_text(errors="replace"):
-                return
-            if self.proc.poll() is not None:
-                break
-            time.sleep(0.5)
-        raise SystemExit(f"the runner did not come up:\n{self.log.read_text(errors='replace')[-3000:]}")
+class GuessRunner(OwnRunner):
+    """The runner, plus a camera to post with."""
 
     def camera_key(self) -> str:
         manage = [sys.executable, "manage.py"]
@@ -127,14 +83,6 @@ class OwnRunner:
         out = subprocess.run([*manage, "create_camera", "Bench", f"door-{uuid.uuid4().hex[:6]}", "--key-only"],
                              cwd=REPO, env=self.env, check=True, capture_output=True, text=True).stdout
         return out.strip().splitlines()[-1]
-
-    def stop(self) -> None:
-        self.proc.send_signal(signal.SIGINT)
-        try:
-            self.proc.wait(120)
-        except subprocess.TimeoutExpired:
-            self.proc.kill()
-        shutil.rmtree(self.tmp, ignore_errors=True)
 
 
 def camera_loop(base: str, key: str, photos: list[Path], interval: float, stop: threading.Event,
@@ -146,7 +94,7 @@ def camera_loop(base: str, key: str, photos: list[Path], interval: float, stop: 
         i += 1
         body, content_type = multipart(path.read_bytes(), path.name)
         started = time.monotonic()
-        status, _ = http("POST", url, body, {"Authorization": f"Api-Key {key}", "Content-Type": content_type})
+        status, _, _ = http("POST", url, body, {"Authorization": f"Api-Key {key}", "Content-Type": content_type})
         out.append(time.monotonic() - started)
         statuses[status] += 1
         stop.wait(interval)
@@ -158,7 +106,7 @@ def guesser_loop(base: str, username: str, interval: float, stop: threading.Even
     while not stop.is_set():
         body = urllib.parse.urlencode({"username": username, "password": secrets.token_urlsafe(9)}).encode()
         started = time.monotonic()
-        status, data = http("POST", url, body, {"Content-Type": "application/x-www-form-urlencoded"})
+        status, data, _ = http("POST", url, body, {"Content-Type": "application/x-www-form-urlencoded"})
         took = time.monotonic() - started
         times.append(took)
         statuses[f"{status} {data.get('error', '')}".strip()] += 1
@@ -251,7 +199,7 @@ def main(argv: list[str] | None = None) -> int:
             raise SystemExit("--base needs --camera-key")
         key = args.camera_key
     else:
-        runner = OwnRunner(args.threads)
+        runner = GuessRunner(args.threads, prefix="faceaccess-guess-bench-")
         print(f"starting FaceAccess (log {runner.log}) ...", flush=True)
         runner.wait_up()
         args.base = runner.base
