@@ -114,25 +114,27 @@ class FakePipeline:
         return out
 
 
+def hold_pipeline(monkeypatch, pipe, settings=None):
+    """``pipe`` as its model's pipeline, already "loaded" in this process's pipeline holder (for the test only);
+    with ``settings``, also the configured embedder."""
+    from recognition import pipelines
+
+    if settings is not None:
+        settings.FACEACCESS_EMBEDDER = pipe.embedder_name
+    monkeypatch.setitem(pipelines._loaded, pipe.embedder_name, pipe)
+    return pipe
+
+
 @pytest.fixture
 def fake_pipeline(settings, monkeypatch) -> FakePipeline:
     """The fake is the current embedder, already "loaded" in this process's pipeline holder."""
-    from recognition import pipelines
-
-    pipe = FakePipeline()
-    settings.FACEACCESS_EMBEDDER = pipe.embedder_name
-    monkeypatch.setitem(pipelines._loaded, pipe.embedder_name, pipe)
-    return pipe
+    return hold_pipeline(monkeypatch, FakePipeline(), settings)
 
 
 @pytest.fixture
 def next_model(fake_pipeline, monkeypatch) -> FakePipeline:
     """A second model ("next", version "2") held beside the current one, seeing the same faces."""
-    from recognition import pipelines
-
-    pipe = FakePipeline("next", "2", faces_by_color=fake_pipeline.faces_by_color)
-    monkeypatch.setitem(pipelines._loaded, pipe.embedder_name, pipe)
-    return pipe
+    return hold_pipeline(monkeypatch, FakePipeline("next", "2", faces_by_color=fake_pipeline.faces_by_color))
 
 
 @pytest.fixture

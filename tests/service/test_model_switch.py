@@ -22,7 +22,7 @@ from recognition.engine import registry
 from recognition.models import EmbedderState
 from recognition.pipelines import current_embedder_name
 
-from .conftest import FakePipeline, fake_face, image_bytes, make_camera, make_person, near, unit
+from .conftest import FakePipeline, fake_face, hold_pipeline, image_bytes, make_camera, make_person, near, unit
 
 pytestmark = [pytest.mark.django_db, pytest.mark.usefixtures("media")]
 
@@ -39,14 +39,10 @@ def _fresh_cache():
 @pytest.fixture
 def engines(settings, monkeypatch) -> dict[str, FakePipeline]:
     """Two fake engines posing as sface (active) and facenet-irv1; each answers its own faces per colour."""
-    from recognition import pipelines
-
-    settings.FACEACCESS_EMBEDDER = OLD.name
-    made = {}
-    for spec in (OLD, NEW):
-        made[spec.name] = FakePipeline(spec.name, spec.version, default_threshold=spec.default_threshold)
-        monkeypatch.setitem(pipelines._loaded, spec.name, made[spec.name])
-    return made
+    return {spec.name: hold_pipeline(monkeypatch,
+                                     FakePipeline(spec.name, spec.version, default_threshold=spec.default_threshold),
+                                     settings if spec is OLD else None)
+            for spec in (OLD, NEW)}
 
 
 def register(engines, color, old_vec, new_vec) -> bytes:

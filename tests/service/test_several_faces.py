@@ -12,7 +12,7 @@ import pytest
 from enrollment.embedding import embed_face_image, reembed_all
 from enrollment.models import FaceEmbedding, FaceImage
 
-from .conftest import FakePipeline, fake_face, image_bytes, make_person, media_files, unit
+from .conftest import FakePipeline, fake_face, hold_pipeline, image_bytes, make_person, media_files, unit
 
 pytestmark = [pytest.mark.django_db(transaction=True), pytest.mark.usefixtures("eager_celery")]
 
@@ -48,12 +48,7 @@ def face_at(vec: np.ndarray, cx: float, cy: float, size: float, score: float = 0
 
 @pytest.fixture
 def placed(settings, monkeypatch) -> PlacedPipeline:
-    from recognition import pipelines
-
-    pipe = PlacedPipeline()
-    settings.FACEACCESS_EMBEDDER = pipe.embedder_name
-    monkeypatch.setitem(pipelines._loaded, pipe.embedder_name, pipe)
-    return pipe
+    return hold_pipeline(monkeypatch, PlacedPipeline(), settings)
 
 
 @pytest.fixture
@@ -251,10 +246,7 @@ def test_a_persons_choice_survives_re_embedding(owner_client, placed, pair_photo
 
 
 def test_another_model_embeds_the_chosen_face(owner_client, placed, pair_photo, monkeypatch):
-    from recognition import pipelines
-
-    nxt = PlacedPipeline("next", "2", faces_by_color=placed.faces_by_color)
-    monkeypatch.setitem(pipelines._loaded, "next", nxt)
+    hold_pipeline(monkeypatch, PlacedPipeline("next", "2", faces_by_color=placed.faces_by_color))
     choose(owner_client, pair_photo["id"], 1)
     assert reembed_all("next") == {"embedded": 1}
     image = FaceImage.objects.get()
