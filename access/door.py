@@ -88,10 +88,9 @@ def first_granted_within(camera: Camera | None, person_id: int | None, received_
     if camera is None or person_id is None or not camera.debounce_seconds:
         return None
     since = received_at - dt.timedelta(seconds=camera.debounce_seconds)
-    first = (AccessEvent.objects.filter(camera=camera, person_id=person_id, decision="granted",
-                                        repeat_of__isnull=True, received_at__gte=since, received_at__lte=received_at)
-             .exclude(pk=exclude_pk).order_by("received_at", "pk").values_list("pk", flat=True)[:1])
-    return next(iter(first), None)
+    return (AccessEvent.objects.filter(camera=camera, person_id=person_id, decision="granted",
+                                       repeat_of__isnull=True, received_at__gte=since, received_at__lte=received_at)
+            .exclude(pk=exclude_pk).order_by("received_at", "pk").values_list("pk", flat=True).first())
 
 
 def debounce(event: AccessEvent) -> AccessEvent | None:

@@ -20,6 +20,7 @@ from django.dispatch import receiver
 from pgvector.django import VectorField
 
 from faceaccess.files import delete_file_on_commit
+from faceaccess.queries import one_or_none
 from faceaccess.validity import ordered_validity
 from recognition.models import EMBEDDING_DIM, DetectedFace, StoredEmbedding
 
@@ -247,9 +248,7 @@ class Camera(models.Model):
     @classmethod
     def from_key(cls, key: str) -> Camera | None:
         prefix = cls.prefix_of(key)
-        # Unordered [:1] rather than first(): ordering by pk costs Django ~1 ms of compiling on every camera request.
-        found = cls.objects.select_related("site").filter(key_prefix=prefix).order_by()[:1] if prefix else ()
-        camera = next(iter(found), None)
+        camera = one_or_none(cls.objects.select_related("site").filter(key_prefix=prefix)) if prefix else None
         return camera if camera is not None and camera.check_key(key) else None
 
 

@@ -15,6 +15,7 @@ from django.utils import timezone
 from enrollment import gallery
 from enrollment.models import Person
 from faceaccess.jobs import mark_failed
+from faceaccess.queries import one_or_none
 from recognition.pipelines import (
     FacePipeline,
     batcher,
@@ -124,9 +125,7 @@ def process_snapshot(event_id: int, intake: dict | None = None) -> str:
     timings = intake_timings(intake, time.time())
     clock = Stopwatch(timings)
     with batcher().ticket() as ticket:  # announced at once: a batch being gathered may wait for this one
-        # Unordered [:1], not first(): the model's ordering would cost ~1 ms of query compiling per snapshot.
-        event = next(iter(AccessEvent.objects.select_related("site", "camera").filter(pk=event_id).order_by()[:1]),
-                     None)
+        event = one_or_none(AccessEvent.objects.select_related("site", "camera").filter(pk=event_id))
         if event is None:
             return "gone"
         if event.status != AccessEvent.Status.PENDING:

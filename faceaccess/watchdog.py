@@ -34,9 +34,6 @@ class QueueWatch:
             return 0.0
         return now - self._since
 
-    def stalled(self, oldest: bytes | None, now: float) -> bool:
-        return self.observe(oldest, now) >= self.stall_after
-
     def reset(self, now: float) -> None:
         """Start counting again (after a restart, the new worker gets the full ``stall_after``)."""
         self._oldest, self._since = None, now
