@@ -10,7 +10,7 @@ import numpy as np
 import pytest
 from PIL import Image
 
-from .conftest import lfw_image, needs_weights
+from .conftest import lfw_image, needs_lfw, needs_weights
 
 ROOT = Path(__file__).resolve().parents[2]
 pytestmark = needs_weights
@@ -38,6 +38,7 @@ def bad_files(tmp_path_factory):
     return d
 
 
+@needs_lfw
 def test_detect_json_reports_each_bad_file_and_goes_on(bad_files):
     names = ["empty.jpg", "text.jpg", "grey.png", "rgba.png", "sixteen.png", "huge.png", "noface.jpg"]
     proc = run_cli("detect", "--json", *[str(bad_files / n) for n in names], str(bad_files / "missing.jpg"))
@@ -54,6 +55,7 @@ def test_detect_json_reports_each_bad_file_and_goes_on(bad_files):
     assert records["noface.jpg"]["faces"] == []
 
 
+@needs_lfw
 def test_embed_json_has_unit_embeddings_for_a_directory(tmp_path):
     for i in (1, 2):
         Image.open(lfw_image("Colin_Powell", i)).save(tmp_path / f"a{i}.jpg")
@@ -67,6 +69,7 @@ def test_embed_json_has_unit_embeddings_for_a_directory(tmp_path):
         assert len(face["landmarks"]) == 5 and len(face["box"]) == 4
 
 
+@needs_lfw
 def test_compare_encode_recognize(tmp_path):
     proc = run_cli("compare", str(lfw_image("Colin_Powell", 1)), str(lfw_image("Colin_Powell", 2)), ok_codes=(0,))
     assert "same person" in proc.stdout

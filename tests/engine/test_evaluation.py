@@ -1,11 +1,10 @@
-from pathlib import Path
 
 import numpy as np
 import pytest
 
 from recognition.engine import evaluation as ev
 
-LFW = Path(__file__).resolve().parents[3] / "shared" / "datasets" / "lfw"
+from .conftest import LFW, needs_lfw
 
 
 def brute_best_accuracy(dist, same):
@@ -36,6 +35,7 @@ def test_roc_auc_extremes():
     assert ev.roc_curve(np.array([0.9, 0.8, 0.2, 0.1]), same)[2] == 0.0
 
 
+@needs_lfw
 def test_read_pairs_view2_and_view1_headers():
     p2 = ev.read_pairs(LFW / "pairs.txt", LFW)
     assert len(p2) == 6000 and p2.same.sum() == 3000 and set(p2.fold) == set(range(10))
@@ -45,6 +45,7 @@ def test_read_pairs_view2_and_view1_headers():
     assert len(p1) == 1000 and p1.same.sum() == 500 and set(p1.fold) == {0}
 
 
+@needs_lfw
 def test_identification_split_is_disjoint():
     gallery, genuine, sa, sb = ev.identification_split(LFW)
     people = lambda paths: {p.parent.name for p in paths}  # noqa: E731
@@ -118,6 +119,7 @@ def test_embedding_cache_reuses_supersets_and_builds_flip_from_plain_and_mirror(
     assert other.embedded == 2
 
 
+@needs_lfw
 def test_enrolment_split_keeps_the_probe_out_of_the_gallery():
     gallery, genuine, sa, sb = ev.identification_split(LFW)
     one, people1 = ev.enrolment_split(LFW, 1)
@@ -150,6 +152,7 @@ def synthetic_lfw_embeddings(seed=0):
     return ev.EmbeddedSet(paths, vectors, [], 0)
 
 
+@needs_lfw
 def test_options_with_one_photo_reproduce_the_identification_protocol():
     emb = synthetic_lfw_embeddings()
     base = ev.identification_report(emb, LFW, far=0.01)
@@ -168,6 +171,7 @@ def test_options_with_one_photo_reproduce_the_identification_protocol():
     assert su.gallery_rows == 610 and len(su.genuine_correct) == 610
 
 
+@needs_lfw
 def test_option_rules_are_chosen_without_the_check_set():
     emb = synthetic_lfw_embeddings(1)
     scores = ev.identification_scores(emb, emb, LFW, enrol=1)

@@ -7,7 +7,7 @@ import pytest
 
 from recognition.engine import load_image
 
-from .conftest import lfw_image, needs_weights
+from .conftest import lfw_image, needs_lfw, needs_weights
 
 pytestmark = [needs_weights, pytest.mark.weights]
 
@@ -44,6 +44,7 @@ def photos():
     return [load_image(lfw_image(n, i)) for n, i in PHOTOS]
 
 
+@needs_lfw
 @pytest.mark.parametrize("fixture", ["sface_pipeline", "facenet_pipeline"])
 def test_golden_distances(fixture, photos, request):
     pipe = request.getfixturevalue(fixture)
@@ -55,6 +56,7 @@ def test_golden_distances(fixture, photos, request):
     np.testing.assert_allclose(dist, np.array(GOLDEN[pipe.embedder_name]), atol=0.01)
 
 
+@needs_lfw
 def test_face_fields_and_crops(sface_pipeline, photos):
     (face,) = sface_pipeline.faces(photos[:1], return_crops=True)[0]
     x1, y1, x2, y2 = face.box
@@ -66,6 +68,7 @@ def test_face_fields_and_crops(sface_pipeline, photos):
     assert face.quality.sharpness > 0 and abs(face.quality.roll) < 20 and abs(face.quality.yaw) < 45
 
 
+@needs_lfw
 def test_batch_of_mixed_sizes_equals_one_by_one(sface_pipeline, photos):
     big = np.zeros((480, 640, 3), np.uint8) + 100
     big[100:350, 200:450] = photos[2]
