@@ -328,9 +328,6 @@ def main(argv: list[str] | None = None) -> int:
             # prefork with one child: the parent enforces the hard time limit by killing the child, and
             # a child that dies mid-task (OOM, segfault) gets its message re-queued
             # (task_reject_on_worker_lost); the child loads the engine once and keeps it.
-            # prefork with one child: the parent enforces the hard time limit by killing the child, and
-            # a child that dies mid-task (OOM, segfault) gets its message re-queued
-            # (task_reject_on_worker_lost); the child loads the engine once and keeps it.
             worker = Child("Celery worker", [
                 sys.executable, "-m", "celery", "-A", "faceaccess", "worker", "-Q", "gpu",
                 "-c", "1", "-P", "prefork", "-l", "INFO", "-n", "faceaccess@%h",
