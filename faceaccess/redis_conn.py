@@ -34,13 +34,17 @@ _clients: dict[int, Any] = {}
 
 
 def client():
-    """This process's client on the pool (thread-safe: each command takes a connection from the pool); made once,
-    because building a redis.Redis (its table of reply parsers) costs ~0.5 ms."""
+    """This process's client on the pool (thread-safe: each command takes a connection from the pool)."""
+    return client_for(pool())
+
+
+def client_for(connections) -> Any:
+    """A one-try client on the connection pool ``connections``, made once per pool and kept: building a redis.Redis
+    (its table of reply parsers) costs ~0.5 ms, and Django's Redis cache would build one for every command."""
     import redis
     from redis.backoff import NoBackoff
     from redis.retry import Retry
 
-    connections = pool()
     found = _clients.get(id(connections))
     if found is None:
         with _lock:

@@ -26,6 +26,8 @@ from django.utils.functional import cached_property
 from rest_framework.settings import api_settings
 from rest_framework.throttling import SimpleRateThrottle
 
+from faceaccess import redis_conn
+
 log = logging.getLogger(__name__)
 
 CACHE_ALIAS = "throttle"
@@ -34,19 +36,9 @@ SKIP_AFTER_FAILURE_S = 5.0  # how long throttling stays open after the cache fai
 
 class _NoRetryClient(RedisCacheClient):
     def get_client(self, key=None, *, write=False):
-        from redis.backoff import NoBackoff
-        from redis.retry import Retry
-
-        # One client per connection pool, kept: Django makes a new redis.Redis for every command, and building
-        # one (its table of reply parsers) cost ~0.5 ms of a camera's request for each of the throttle's two.
-        pool = self._get_connection_pool(write)
-        clients = self.__dict__.setdefault("_clients", {})
-        client = clients.get(id(pool))
-        if client is None:
-            # redis-py retries a failed command up to 10 times by default: a frozen Redis would hold the request
-            # for 10 socket timeouts and the back-off between them.
-            client = clients[id(pool)] = self._client(connection_pool=pool, retry=Retry(NoBackoff(), 0))
-        return client
+        # One kept client per pool, each command tried once: redis-py would retry a failed command up to 10 times
+        # (a frozen Redis would hold the request for 10 socket timeouts), and Django builds a client per command.
+        return redis_conn.client_for(self._get_connection_pool(write))
 
 
 class ThrottleCache(RedisCache):
