@@ -9,7 +9,7 @@ class AccessConfig(AppConfig):
     def ready(self) -> None:
         from auditlog.registry import auditlog
 
-        from . import door  # noqa: F401  (debounce and webhooks when an event is decided)
+        from . import signals  # noqa: F401  (every signal handler of access)
         from .api import schema  # noqa: F401  (OpenAPI description of the camera Api-Key auth)
         from .models import AccessGrant, Camera, Site
 

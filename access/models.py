@@ -6,7 +6,6 @@ from __future__ import annotations
 import datetime as dt
 import hashlib
 import hmac
-import logging
 import secrets
 import uuid
 import zoneinfo
@@ -15,21 +14,16 @@ from django.conf import settings
 from django.core.exceptions import ValidationError
 from django.core.validators import MaxValueValidator, MinValueValidator
 from django.db import models
-from django.db.models.signals import post_delete
-from django.dispatch import receiver
 from pgvector.django import VectorField
 
-from faceaccess.files import delete_file_on_commit
 from faceaccess.queries import one_or_none
 from faceaccess.validity import ordered_validity
 from recognition.models import EMBEDDING_DIM, DetectedFace, StoredEmbedding
 
 from . import decisions
-
-log = logging.getLogger(__name__)
+from .thresholds import default_match_threshold, validate_threshold
 
 KEY_PREFIX_LEN = 8
-MAX_THRESHOLD = 2.0  # the largest Euclidean distance between two unit vectors
 # A camera's clock is believed from 2000 on, and at most a day ahead of ours (the API checks both).
 # The database refuses anything outside [CAPTURED_AT_MIN, CAPTURED_AT_DB_MAX) from any path, so no stored
 # value can be one Python cannot read back (before year 1 or after 9999 in UTC) and break the access log.
@@ -38,66 +32,11 @@ CAPTURED_AT_DB_MAX = dt.datetime(2100, 1, 1, tzinfo=dt.UTC)
 CAPTURED_AT_MAX_AHEAD = dt.timedelta(days=1)
 
 
-def default_match_threshold() -> float:
-    """The current embedder's identification threshold from the model card, read when a site is created.
-
-    Raises ValidationError when that model has none (a locally trained one): the site needs an explicit one.
-    """
-    from recognition.engine.registry import WeightsError, get_spec
-    from recognition.pipelines import current_embedder_name
-
-    name = current_embedder_name()
-    try:
-        threshold = get_spec(name).default_threshold
-    except WeightsError as exc:
-        raise ValidationError({"match_threshold": str(exc)}) from None
-    if threshold is None:
-        raise ValidationError(
-            {"match_threshold": f"embedder {name!r} has no measured identification threshold: give one"}
-        )
-    return float(threshold)
-
-
-def model_default_threshold(name: str) -> float | None:
-    """A model's identification threshold from its model card (None: it has none, e.g. a local model)."""
-    from recognition.engine.registry import WeightsError, get_spec
-
-    try:
-        threshold = get_spec(name).default_threshold
-    except WeightsError:
-        return None
-    return None if threshold is None else float(threshold)
-
-
-def threshold_for(site: Site, model: str) -> float:
-    """The threshold ``site`` applies to distances between embeddings of ``model``.
-
-    A site's ``match_threshold`` belongs to ``threshold_model``; thresholds of other models it had before a
-    switch are kept in ``other_thresholds``. A number recorded for another model is never applied: with none
-    for ``model``, its model card's default is (and logged). Raises ValueError when that model has none."""
-    if not site.threshold_model or site.threshold_model == model:
-        return site.match_threshold
-    remembered = (site.other_thresholds or {}).get(model)
-    if remembered is not None:
-        return float(remembered)
-    default = model_default_threshold(model)
-    if default is None:
-        raise ValueError(f"site {site.pk} has no threshold for {model!r} and its model card gives none")
-    log.warning("site %s: threshold %.3f belongs to %s, not %s; using %s's default %.3f", site.pk,
-                site.match_threshold, site.threshold_model, model, model, default)
-    return default
-
-
 def validate_timezone(value: str) -> None:
     try:
         zoneinfo.ZoneInfo(value)
     except (zoneinfo.ZoneInfoNotFoundError, ValueError):
         raise ValidationError(f"unknown time zone {value!r}") from None
-
-
-def validate_threshold(value: float) -> None:
-    if not 0.0 < value <= MAX_THRESHOLD:
-        raise ValidationError(f"threshold must be in (0, {MAX_THRESHOLD}] (Euclidean distance of unit vectors)")
 
 
 class Site(models.Model):
@@ -110,7 +49,7 @@ class Site(models.Model):
         "embedder's identification threshold.",
     )
     # The model whose distances match_threshold is a number of; a switch of the embedder remaps it
-    # (access.model_switch) and keeps a custom one of the old model here, restored if that model comes back.
+    # (access.thresholds) and keeps a custom one of the old model here, restored if that model comes back.
     threshold_model = models.CharField(max_length=200, blank=True,
                                        help_text="The embedder the threshold belongs to (empty: the active one).")
     other_thresholds = models.JSONField(default=dict, blank=True,
@@ -212,7 +151,7 @@ class Camera(models.Model):
     allowed_people = models.ManyToManyField("enrollment.Person", related_name="allowed_cameras", blank=True)
     last_seen_at = models.DateTimeField(null=True, blank=True)
     created_at = models.DateTimeField(auto_now_add=True)
-    # Door integration (access/door.py).
+    # The door's outputs (access/outputs/): the webhook and the debounce of repeated grants.
     webhook_url = models.URLField(max_length=500, blank=True,
                                   help_text="Optional: POST every decision here (JSON, signed with the secret).")
     webhook_secret = models.CharField(max_length=64, default=new_webhook_secret,
@@ -296,9 +235,8 @@ class AccessEvent(models.Model):
     image_height = models.PositiveIntegerField(null=True, blank=True)
     # The first granted event of this person at this camera within its debounce window (this one is a repeat).
     repeat_of = models.ForeignKey("self", on_delete=models.SET_NULL, null=True, blank=True, related_name="repeats")
-    door_handled = models.BooleanField(default=False, editable=False)  # debounce + webhook done once
     # Where the time went, in milliseconds per stage (parse, store, insert, queue, decode, detect, embed, search,
-    # decide, save, notify...), written by the web process and the worker: see access.snapshots.STAGES.
+    # decide, save, notify...), written by the web process and the worker: see access.snapshots.channel.STAGES.
     timings = models.JSONField(null=True, blank=True, help_text="Milliseconds per processing stage.")
 
     class Meta:
@@ -419,8 +357,3 @@ class EventReview(models.Model):
 
     def __str__(self) -> str:
         return f"event {self.event_id}: {self.verdict}"
-
-
-@receiver(post_delete, sender=AccessEvent, dispatch_uid="access.accessevent.snapshot")
-def _event_deleted(sender: type[AccessEvent], instance: AccessEvent, **kwargs: object) -> None:
-    delete_file_on_commit(instance.snapshot)

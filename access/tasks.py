@@ -1,20 +1,28 @@
-"""Celery tasks of access: thin wrappers over :mod:`access.processing` (routed to the engine workers'
-``gpu`` queue by CELERY_TASK_ROUTES)."""
+"""Every Celery task of access, each a thin wrapper over the plain-Python module that does the work.
+
+Routed by CELERY_TASK_ROUTES: deciding snapshots and re-embedding chunks go to the engine workers' ``gpu``
+queue; webhooks, the sweeper and retention to the I/O worker's ``celery`` queue. Modules below this one queue
+these tasks by name (``faceaccess.jobs.send``), never by importing this module: the names are the constants
+they import (an import of this module from below would close a loop).
+"""
 
 from __future__ import annotations
 
-import logging
-
 from celery import shared_task
-from celery.signals import task_prerun, worker_ready
-from django.db import connections
+from django.conf import settings
 
 from faceaccess.jobs import TASK_OPTIONS, RowTask
 
-from . import processing
-from .snapshots import HEADER
+from .lifecycle import retention, sweeper
+from .model_switch import reembed
+from .model_switch.state import REEMBED_CHUNK
+from .outputs import webhooks
+from .outputs.webhooks import DELIVER_WEBHOOK
+from .snapshots import processing
+from .snapshots.channel import HEADER, PROCESS_SNAPSHOT
 
-log = logging.getLogger(__name__)
+SWEEP = "access.tasks.sweep"
+APPLY_RETENTION = "access.tasks.apply_retention"
 
 
 class SnapshotTask(RowTask):
@@ -22,60 +30,38 @@ class SnapshotTask(RowTask):
     label = "snapshot"
 
 
-@shared_task(base=SnapshotTask, **TASK_OPTIONS)
+@shared_task(base=SnapshotTask, name=PROCESS_SNAPSHOT, **TASK_OPTIONS)
 def process_snapshot(event_id: int) -> str:
-    # The web's intake timings travel in a message header (access.snapshots.HEADER), not in the arguments.
+    # The web's intake timings travel in a message header (access.snapshots.channel.HEADER), not in the arguments.
     request = process_snapshot.request
     return processing.process_snapshot(event_id, request.get(HEADER) if request is not None else None)
 
 
-@shared_task(name="access.tasks.apply_retention")
-def apply_retention() -> dict[str, int]:
-    """Daily (Celery beat): delete door snapshots past each site's retention windows."""
-    from .retention import apply_retention as run
-
-    report = run()
-    return {site: counts["snapshots"] for site, counts in report.sites.items()}
-
-
-@task_prerun.connect(dispatch_uid="access.tasks.reuse_connections")
-def _check_connections(task: object = None, **kwargs: object) -> None:
-    """Every task in a worker keeps its process's (thread's) database connection, checked as Django checks one
-    at the start of a web request (CELERY_DB_REUSE_MAX in the settings): one older than CONN_MAX_AGE is closed,
-    a broken one is replaced on its first query. Not for a task run inline (eager) inside somebody's transaction."""
-    if getattr(getattr(task, "request", None), "is_eager", False):
-        return
-    for conn in connections.all(initialized_only=True):
-        if not conn.in_atomic_block:
-            conn.close_if_unusable_or_obsolete()
-
-
 # A switch of the embedder (access.model_switch): each chunk embeds a few photos and queues the next, so door
 # snapshots queued meanwhile on the same engine queue are served between chunks.
-@shared_task(**TASK_OPTIONS)
+@shared_task(name=REEMBED_CHUNK, **TASK_OPTIONS)
 def reembed_chunk(run: int) -> str:
-    from .model_switch import run_chunk
-
-    return run_chunk(run)
+    return reembed.run_chunk(run)
 
 
-@worker_ready.connect(dispatch_uid="access.tasks.switch_on_start")
-def _switch_on_start(sender: object = None, **kwargs: object) -> None:
-    """An engine worker starts: pin the active model, resume a switch under way, or start one when
-    FACEACCESS_EMBEDDER was changed (access.model_switch.switch_on_worker_start)."""
-    from recognition.pipelines import ENGINE_QUEUE
+@shared_task(bind=True, name=DELIVER_WEBHOOK, ignore_result=True, acks_late=True)
+def deliver_webhook(self, event_id: int) -> str:
+    """One attempt at the door's webhook; a failed one is retried with exponential back-off."""
+    attempt = self.request.retries + 1
+    outcome = webhooks.deliver(event_id, attempt)
+    if outcome == "retry":
+        raise self.retry(countdown=webhooks.backoff_seconds(attempt), max_retries=settings.FACEACCESS_WEBHOOK_RETRIES)
+    return outcome
 
-    try:
-        consumed = set(sender.app.amqp.queues.consume_from or sender.app.amqp.queues)  # type: ignore[union-attr]
-    except AttributeError:
-        consumed = {ENGINE_QUEUE}
-    if ENGINE_QUEUE not in consumed:
-        return
-    from .model_switch import switch_on_worker_start
 
-    try:
-        log.info("model switch at worker start: %s", switch_on_worker_start())
-    except Exception:
-        log.exception("checking FACEACCESS_EMBEDDER against the active model failed")
-    finally:
-        connections.close_all()  # opened in the worker's main process: never share it with pool children
+@shared_task(name=SWEEP, ignore_result=True)
+def sweep() -> dict[str, int]:
+    """Every FACEACCESS_SWEEP_EVERY_SECONDS (Celery beat): re-queue what was accepted and never finished."""
+    return sweeper.sweep()
+
+
+@shared_task(name=APPLY_RETENTION)
+def apply_retention() -> dict[str, int]:
+    """Daily (Celery beat): delete door snapshots past each site's retention windows."""
+    report = retention.apply_retention()
+    return {site: counts["snapshots"] for site, counts in report.sites.items()}

@@ -31,11 +31,12 @@ import signal
 import sys
 import threading
 import time
-import uuid
 from collections import Counter
 from pathlib import Path
 
-from own_runner import REPO, OwnRunner, http
+from own_runner import REPO, TIMEOUT, OwnRunner
+
+from faceaccess.http_client import http, multipart
 
 FINAL = ("done", "failed", "expired")
 ENROLLED = ["Colin_Powell", "Tony_Blair", "Donald_Rumsfeld", "Gerhard_Schroeder"]
@@ -44,17 +45,6 @@ STRANGERS = ["Ariel_Sharon", "Hugo_Chavez", "Jean_Chretien", "John_Ashcroft"]
 
 def say(message: str) -> None:
     print(f"[{time.strftime('%H:%M:%S')}] {message}", flush=True)
-
-
-def multipart(fields: dict[str, str], photo: Path) -> tuple[bytes, str]:
-    boundary = uuid.uuid4().hex
-    out = bytearray()
-    for name, value in fields.items():
-        out += f'--{boundary}\r\nContent-Disposition: form-data; name="{name}"\r\n\r\n{value}\r\n'.encode()
-    out += (f'--{boundary}\r\nContent-Disposition: form-data; name="image"; filename="{photo.name}"\r\n'
-            "Content-Type: image/jpeg\r\n\r\n").encode() + photo.read_bytes() + b"\r\n"
-    out += f"--{boundary}--\r\n".encode()
-    return bytes(out), f"multipart/form-data; boundary={boundary}"
 
 
 def children(pid: int) -> list[int]:
@@ -118,10 +108,10 @@ class Api:
         headers = {"Authorization": self.auth, "Accept": "application/json"}
         data = None
         if photo is not None:
-            data, headers["Content-Type"] = multipart({}, photo)
+            data, headers["Content-Type"] = multipart({}, {"image": (photo.name, photo.read_bytes())})
         elif body is not None:
             data, headers["Content-Type"] = json.dumps(body).encode(), "application/json"
-        status, got, _ = http(method, self.base + path if path.startswith("/") else path, data, headers)
+        status, _, got, _ = http(method, self.base + path if path.startswith("/") else path, data, headers, TIMEOUT)
         if status not in (200, 201, 202, 204):
             raise SystemExit(f"{method} {path} -> {status}: {got}")
         return got
@@ -154,10 +144,10 @@ def camera_loop(cam: int, base: str, api_key: str, photos: list[Path], args, sto
             rec.snapshots[key] = snap
         first = time.monotonic()
         while True:
-            body, content_type = multipart({"idempotency_key": key}, photo)
+            body, content_type = multipart({"idempotency_key": key}, {"image": (photo.name, photo.read_bytes())})
             started = time.monotonic()
-            status, got, headers = http("POST", url, body, {"Authorization": f"Api-Key {api_key}",
-                                                             "Content-Type": content_type}, timeout=args.wait + 30)
+            status, headers, got, _ = http("POST", url, body, {"Authorization": f"Api-Key {api_key}",
+                                                                "Content-Type": content_type}, timeout=args.wait + 30)
             took = time.monotonic() - started
             snap["attempts"] += 1
             error = got.get("error", "") if status not in (200, 202) else ""
@@ -227,7 +217,7 @@ def main(argv: list[str] | None = None) -> int:
         runner.wait_up()
         token = http("POST", f"{runner.base}/api/v1/auth/token/",
                      json.dumps({"username": "admin", "password": runner.password}).encode(),
-                     {"Content-Type": "application/json"})[1]["token"]
+                     {"Content-Type": "application/json"}, TIMEOUT).data["token"]
         api = Api(runner.base, f"Token {token}")
         site = api.ok("POST", "/api/v1/sites/", {"name": "Fault bench"})
         keys = [api.ok("POST", "/api/v1/cameras/", {"site": site["id"], "name": f"door {c}"})["api_key"]

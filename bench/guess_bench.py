@@ -26,23 +26,16 @@ import subprocess
 import sys
 import threading
 import time
-import urllib.error
 import urllib.parse
-import urllib.request
 import uuid
 from collections import Counter
 from pathlib import Path
 
-from own_runner import REPO, OwnRunner, http
+from own_runner import REPO, TIMEOUT, OwnRunner
+
+from faceaccess.http_client import http, multipart
 
 LOCAL = {"127.0.0.1", "localhost", "::1"}
-
-
-def multipart(photo: bytes, name: str) -> tuple[bytes, str]:
-    boundary = uuid.uuid4().hex
-    body = (f'--{boundary}\r\nContent-Disposition: form-data; name="image"; filename="{name}"\r\n'
-            "Content-Type: image/jpeg\r\n\r\n").encode() + photo + f"\r\n--{boundary}--\r\n".encode()
-    return body, f"multipart/form-data; boundary={boundary}"
 
 
 def cpu_seconds(pid: int | None) -> float:
@@ -92,9 +85,10 @@ def camera_loop(base: str, key: str, photos: list[Path], interval: float, stop: 
     while not stop.is_set():
         path = photos[i % len(photos)]
         i += 1
-        body, content_type = multipart(path.read_bytes(), path.name)
+        body, content_type = multipart({}, {"image": (path.name, path.read_bytes())})
         started = time.monotonic()
-        status, _, _ = http("POST", url, body, {"Authorization": f"Api-Key {key}", "Content-Type": content_type})
+        status = http("POST", url, body, {"Authorization": f"Api-Key {key}", "Content-Type": content_type},
+                      TIMEOUT).status
         out.append(time.monotonic() - started)
         statuses[status] += 1
         stop.wait(interval)
@@ -106,7 +100,7 @@ def guesser_loop(base: str, username: str, interval: float, stop: threading.Even
     while not stop.is_set():
         body = urllib.parse.urlencode({"username": username, "password": secrets.token_urlsafe(9)}).encode()
         started = time.monotonic()
-        status, data, _ = http("POST", url, body, {"Content-Type": "application/x-www-form-urlencoded"})
+        status, _, data, _ = http("POST", url, body, {"Content-Type": "application/x-www-form-urlencoded"}, TIMEOUT)
         took = time.monotonic() - started
         times.append(took)
         statuses[f"{status} {data.get('error', '')}".strip()] += 1
@@ -208,9 +202,9 @@ def main(argv: list[str] | None = None) -> int:
     try:
         for i in range(args.warmup):
             path = photos[i % len(photos)]
-            body, content_type = multipart(path.read_bytes(), path.name)
+            body, content_type = multipart({}, {"image": (path.name, path.read_bytes())})
             http("POST", f"{args.base}/api/v1/snapshots/?wait=10", body,
-                 {"Authorization": f"Api-Key {key}", "Content-Type": content_type})
+                 {"Authorization": f"Api-Key {key}", "Content-Type": content_type}, TIMEOUT)
         kinds = [Phase(None, args.guessers)] + [
             Phase(float(value), args.guessers) for value in re.split(r"\s*,\s*", args.guess_intervals.strip())]
         for r in range(args.rounds):

@@ -30,13 +30,14 @@ import platform
 import statistics
 import sys
 import time
-import uuid
 from dataclasses import dataclass, field
 from pathlib import Path
 from urllib.parse import urlsplit
 
 import numpy as np
 from PIL import Image
+
+from faceaccess.http_client import multipart
 
 REPO = Path(__file__).resolve().parents[1]
 DEFAULT_LFW = REPO.parent / "shared" / "datasets" / "lfw"
@@ -126,17 +127,13 @@ class HttpClient:
             self.conn = None
 
 
-def multipart(fields: dict[str, str], files: dict[str, tuple[str, bytes]]) -> tuple[bytes, str]:
-    boundary = uuid.uuid4().hex
-    out = bytearray()
-    for name, value in fields.items():
-        out += f'--{boundary}\r\nContent-Disposition: form-data; name="{name}"\r\n\r\n{value}\r\n'.encode()
-    for name, (filename, data) in files.items():
-        out += (f'--{boundary}\r\nContent-Disposition: form-data; name="{name}"; filename="{filename}"\r\n'
-                "Content-Type: image/jpeg\r\n\r\n").encode()
-        out += data + b"\r\n"
-    out += f"--{boundary}--\r\n".encode()
-    return bytes(out), f"multipart/form-data; boundary={boundary}"
+def add_server_arguments(p: argparse.ArgumentParser, base_url_help: str | None = None) -> None:
+    """The server and how to log in to it (``login``'s arguments), and where LFW is."""
+    p.add_argument("--base-url", default=os.environ.get("FACEACCESS_URL", "http://127.0.0.1:8000"), help=base_url_help)
+    p.add_argument("--token", default=os.environ.get("FACEACCESS_TOKEN"))
+    p.add_argument("--username", default=os.environ.get("FACEACCESS_USER"))
+    p.add_argument("--password", default=os.environ.get("FACEACCESS_PASSWORD"))
+    p.add_argument("--lfw", type=Path, default=Path(os.environ.get("FACEACCESS_LFW", DEFAULT_LFW)))
 
 
 def login(base_url: str, token: str | None, username: str | None, password: str | None) -> str:
@@ -379,13 +376,8 @@ def print_summary(results: list[dict]) -> None:
 
 def main(argv: list[str] | None = None) -> int:
     p = argparse.ArgumentParser(description=__doc__.split("\n\n")[0])
-    p.add_argument("--base-url", default=os.environ.get("FACEACCESS_URL", "http://127.0.0.1:8000"),
-                   help="the server; several, comma-separated, are measured in turns (an A/B under the same load)")
+    add_server_arguments(p, "the server; several, comma-separated, are measured in turns (an A/B under the same load)")
     p.add_argument("--labels", default="", help="names of the servers, comma-separated")
-    p.add_argument("--token", default=os.environ.get("FACEACCESS_TOKEN"))
-    p.add_argument("--username", default=os.environ.get("FACEACCESS_USER"))
-    p.add_argument("--password", default=os.environ.get("FACEACCESS_PASSWORD"))
-    p.add_argument("--lfw", type=Path, default=Path(os.environ.get("FACEACCESS_LFW", DEFAULT_LFW)))
     p.add_argument("--variants", default="640x480,250x250")
     p.add_argument("--n", type=int, default=100, help="recorded posts per variant (and server)")
     p.add_argument("--chunk", type=int, default=20, help="posts per turn when there are several servers")

@@ -38,9 +38,9 @@ from urllib.parse import urlsplit
 sys.path.insert(0, str(Path(__file__).resolve().parent))
 
 from latency_bench import (  # noqa: E402
-    DEFAULT_LFW,
     REPO,
     HttpClient,
+    add_server_arguments,
     load_average,
     login,
     percentiles,
@@ -270,11 +270,7 @@ def print_row(r: dict) -> None:
 
 def main(argv: list[str] | None = None) -> int:
     p = argparse.ArgumentParser(description=__doc__.split("\n\n")[0])
-    p.add_argument("--base-url", default=os.environ.get("FACEACCESS_URL", "http://127.0.0.1:8000"))
-    p.add_argument("--token", default=os.environ.get("FACEACCESS_TOKEN"))
-    p.add_argument("--username", default=os.environ.get("FACEACCESS_USER"))
-    p.add_argument("--password", default=os.environ.get("FACEACCESS_PASSWORD"))
-    p.add_argument("--lfw", type=Path, default=Path(os.environ.get("FACEACCESS_LFW", DEFAULT_LFW)))
+    add_server_arguments(p)
     p.add_argument("--cameras", default="16", help="cameras posting at once; a comma-separated list is a sweep")
     p.add_argument("--seconds", type=float, default=60.0)
     p.add_argument("--photos", default="250x250", choices=("250x250", "640x480"))

@@ -1,10 +1,9 @@
 """What the benchmarks that start their own `make run` share (fault_bench, guess_bench): the runner on a temp data
-dir and free ports, and a small JSON HTTP client. Standard library only, besides the project's free_port (the
-scripts put the project on sys.path first)."""
+dir and free ports, and how long their requests may take (they talk HTTP through faceaccess.http_client). Standard
+library only, besides the project's free_port (the scripts put the project on sys.path first)."""
 
 from __future__ import annotations
 
-import json
 import os
 import secrets
 import shutil
@@ -13,28 +12,10 @@ import subprocess
 import sys
 import tempfile
 import time
-import urllib.error
-import urllib.request
 from pathlib import Path
 
 REPO = Path(__file__).resolve().parents[1]
-
-
-def http(method: str, url: str, body: bytes | None = None, headers: dict | None = None,
-         timeout: float = 60) -> tuple[int, dict, dict]:
-    """(status, JSON body, headers); status 0 when nothing answered."""
-    request = urllib.request.Request(url, data=body, method=method, headers=headers or {})
-    try:
-        with urllib.request.urlopen(request, timeout=timeout) as response:
-            status, raw, got = response.status, response.read(), dict(response.headers)
-    except urllib.error.HTTPError as exc:
-        status, raw, got = exc.code, exc.read(), dict(exc.headers)
-    except (urllib.error.URLError, OSError):
-        return 0, {}, {}
-    try:
-        return status, json.loads(raw), got
-    except ValueError:
-        return status, {}, got
+TIMEOUT = 60.0  # seconds a request may take
 
 
 class OwnRunner:

@@ -9,11 +9,12 @@ limit raises inside the task, which marks the row failed; a hard time limit kill
 
 from __future__ import annotations
 
+import importlib
 import logging
 from typing import Any
 
 from billiard.exceptions import TimeLimitExceeded
-from celery import Task
+from celery import Task, current_app
 from django.apps import apps
 from django.conf import settings
 from django.db import models
@@ -24,6 +25,20 @@ log = logging.getLogger(__name__)
 PENDING, PROCESSING, FAILED = "pending", "processing", "failed"
 MAX_REASON = 2000
 TASK_OPTIONS = {"acks_late": True, "reject_on_worker_lost": True}
+
+
+def send(task_name: str, *args: Any, countdown: float | None = None) -> None:
+    """Queue a task by its registered name, for a module that must not import the task's own (an import that
+    would run upward). Raises what the broker raises.
+
+    The task object itself publishes, exactly as ``task.delay`` would (eager mode, its routing, its
+    ``ignore_result``): Celery's ``send_task`` fallback for a name it has not registered yet would also subscribe
+    to the result backend, one more Redis round trip without a timeout. So the task's module is imported first
+    when this process has not registered it (a web process never imports the worker's tasks otherwise)."""
+    tasks = current_app.tasks
+    if task_name not in tasks:
+        importlib.import_module(task_name.rpartition(".")[0])
+    tasks[task_name].apply_async(args, countdown=countdown)
 
 
 def mark_failed(model: type[models.Model], pk: int, reason: str, **extra: Any) -> None:

@@ -25,6 +25,8 @@ ALLOWED_HOSTS = env_list("ALLOWED_HOSTS", ["127.0.0.1", "localhost", "[::1]"])
 CSRF_TRUSTED_ORIGINS = env_list("CSRF_TRUSTED_ORIGINS", [])
 
 INSTALLED_APPS = [
+    # The console first: its registration/ templates (login, password change) take precedence over the admin's.
+    "console",
     "django.contrib.admin",
     "django.contrib.auth",
     "django.contrib.contenttypes",
@@ -39,7 +41,7 @@ INSTALLED_APPS = [
     "django_htmx",  # ships htmx as a static file: the console's live parts, no CDN, no build step
     "auditlog",  # who changed what, when, from what to what (thresholds, people, cameras, grants)
     "axes",  # failed logins counted per IP and per username, locked out with back-off (console, admin, token)
-    # The three layers, each importing only those below it: access -> enrollment -> recognition.
+    # The layers, each importing only those below it: console -> access -> enrollment -> recognition.
     "recognition",
     "enrollment",
     "access",
@@ -74,14 +76,14 @@ WSGI_APPLICATION = "faceaccess.wsgi.application"
 TEMPLATES = [
     {
         "BACKEND": "django.template.backends.django.DjangoTemplates",
-        "DIRS": [BASE_DIR / "templates"],
+        "DIRS": [],  # every template lives in its app (the console's in console/templates/)
         "APP_DIRS": True,
         "OPTIONS": {
             "context_processors": [
                 "django.template.context_processors.request",
                 "django.contrib.auth.context_processors.auth",
                 "django.contrib.messages.context_processors.messages",
-                "access.console.context.console",
+                "console.context.console",
             ],
         },
     },
@@ -147,7 +149,6 @@ USE_TZ = True
 STATIC_URL = "static/"
 STATIC_ROOT = Path(env_str("STATIC_ROOT") or DATA_DIR / "static")
 STATIC_ROOT.mkdir(parents=True, exist_ok=True)  # whitenoise serves it (filled by collectstatic)
-STATICFILES_DIRS = [p for p in [BASE_DIR / "static"] if p.is_dir()]
 # Face photos and snapshots are personal data: MEDIA_ROOT is never served by URL, only through
 # authenticated API views.
 MEDIA_ROOT = Path(env_str("MEDIA_ROOT") or DATA_DIR / "media")
@@ -237,7 +238,7 @@ CELERY_WORKER_CANCEL_LONG_RUNNING_TASKS_ON_CONNECTION_LOSS = True
 CELERY_TASK_TRACK_STARTED = True
 # Celery's Django fix-up closes a worker's database connections before and after every task unless this is set:
 # each snapshot then paid for a new PostgreSQL connection (10-20 ms of its latency here). It closes them every
-# this many tasks instead, and every task starts with Django's own check (access.tasks): connections older than
+# this many tasks instead, and every task starts with Django's own check (access.signals): connections older than
 # FACEACCESS_DB_CONN_MAX_AGE are closed, the others pinged before their first query, as in a web request.
 CELERY_DB_REUSE_MAX = 10_000
 CELERY_TASK_DEFAULT_QUEUE = "celery"
@@ -245,8 +246,8 @@ CELERY_TASK_DEFAULT_QUEUE = "celery"
 # first matching pattern wins, so a non-engine task (e.g. a webhook) gets its own entry above these.
 CELERY_TASK_ROUTES = {
     "access.tasks.apply_retention": {"queue": "celery"},
-    "access.sweeper.*": {"queue": "celery"},
-    "access.door.*": {"queue": "celery"},
+    "access.tasks.sweep": {"queue": "celery"},
+    "access.tasks.deliver_webhook": {"queue": "celery"},
     "enrollment.tasks.*": {"queue": "gpu"},
     "access.tasks.*": {"queue": "gpu"},
 }
@@ -262,7 +263,7 @@ FACEACCESS_MAX_DELIVERIES = env_int("FACEACCESS_MAX_DELIVERIES", 5)
 FACEACCESS_WORKER_STALL_SECONDS = env_float("FACEACCESS_WORKER_STALL_SECONDS", 45.0)
 # Periodic jobs (Celery beat; `make run` runs it inside the worker).
 CELERY_BEAT_SCHEDULE = {
-    "sweep": {"task": "access.sweeper.sweep", "schedule": FACEACCESS_SWEEP_EVERY_SECONDS},
+    "sweep": {"task": "access.tasks.sweep", "schedule": FACEACCESS_SWEEP_EVERY_SECONDS},
     "retention": {"task": "access.tasks.apply_retention", "schedule": env_float("FACEACCESS_RETENTION_EVERY_S",
                                                                                  6 * 3600.0)},
 }
@@ -272,8 +273,8 @@ CELERY_TASK_ANNOTATIONS = {name: {"ignore_result": True}
                            for name in ("access.tasks.process_snapshot", "enrollment.tasks.embed_face_image")}
 CELERY_TASK_ALWAYS_EAGER = env_bool("FACEACCESS_CELERY_EAGER", False)
 # Extra task modules for the worker to import (the test suite adds probes this way).
-CELERY_IMPORTS = ["access.sweeper", "access.door", *env_list("FACEACCESS_CELERY_IMPORTS", [])]
-# Door webhooks (access/door.py): per attempt timeout, retries with exponential back-off from this delay.
+CELERY_IMPORTS = ["access.tasks", *env_list("FACEACCESS_CELERY_IMPORTS", [])]
+# Door webhooks (access/outputs/webhooks.py): per attempt timeout, retries with exponential back-off from this delay.
 FACEACCESS_WEBHOOK_TIMEOUT = env_float("FACEACCESS_WEBHOOK_TIMEOUT", 3.0)
 FACEACCESS_WEBHOOK_RETRIES = env_int("FACEACCESS_WEBHOOK_RETRIES", 5)
 FACEACCESS_WEBHOOK_BACKOFF_SECONDS = env_float("FACEACCESS_WEBHOOK_BACKOFF_SECONDS", 2.0)

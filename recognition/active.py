@@ -3,7 +3,7 @@
 The door path asks for every snapshot; a query each time would cost more than the answer changes, so the
 name is cached for :data:`CACHE_S` seconds per process. A switch made in this process forgets it at once; a
 switch made in another process reaches this one within the interval (the snapshot that straddles it is
-still embedded and matched by one model: see ``access.processing``).
+still embedded and matched by one model: see ``access.snapshots.processing``).
 """
 
 from __future__ import annotations

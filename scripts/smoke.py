@@ -10,24 +10,36 @@ enrolled faces of one run never match the probes of the next.
     python scripts/smoke.py --username admin --password secret
     FACEACCESS_TOKEN=... python scripts/smoke.py --base-url http://127.0.0.1:8000
 
-Standard library only, so it runs from any Python 3.11.
+Standard library only (and the project's faceaccess/http_client.py, loaded by its path), so it runs from
+any Python 3.11.
 """
 
 from __future__ import annotations
 
 import argparse
+import importlib.util
 import json
 import os
 import sys
 import time
-import uuid
 from pathlib import Path
-from urllib.error import HTTPError, URLError
-from urllib.request import Request, urlopen
 
 REPO = Path(__file__).resolve().parents[1]
 DEFAULT_LFW = REPO.parent / "shared" / "datasets" / "lfw"
 TAG = "smoke-"  # external_id prefix of everything this script creates
+
+
+def _load_http_client():
+    """faceaccess/http_client.py, loaded by its path: importing it through the faceaccess package would start
+    the package's Celery app, which a plain Python lacks."""
+    spec = importlib.util.spec_from_file_location("faceaccess_http_client", REPO / "faceaccess" / "http_client.py")
+    module = importlib.util.module_from_spec(spec)
+    spec.loader.exec_module(module)
+    return module
+
+
+_client = _load_http_client()
+http, multipart = _client.http, _client.multipart
 
 
 class ApiError(RuntimeError):
@@ -45,40 +57,23 @@ class Api:
             headers["Authorization"] = auth or self.auth
         data = None
         if files is not None:
-            data, ctype = multipart(body or {}, files)
-            headers["Content-Type"] = ctype
+            data, headers["Content-Type"] = multipart(body or {}, {name: (file.name, file.read_bytes())
+                                                                   for name, file in files.items()})
         elif body is not None:
             data, headers["Content-Type"] = json.dumps(body).encode(), "application/json"
         url = path if path.startswith("http") else self.base + path
-        try:
-            with urlopen(Request(url, data=data, method=method, headers=headers), timeout=timeout) as resp:
-                raw = resp.read()
-                return resp.status, json.loads(raw) if raw else {}
-        except HTTPError as exc:
-            raw = exc.read()
-            try:
-                return exc.code, json.loads(raw)
-            except ValueError:
-                return exc.code, {"error": "http", "detail": raw[:300].decode(errors="replace")}
+        status, _, answer, text = http(method, url, data, headers, timeout=timeout)
+        if status == 0:
+            raise ApiError(f"{method} {url}: no answer ({text})")
+        if status >= 400 and not answer:
+            answer = {"error": "http", "detail": text[:300]}
+        return status, answer
 
     def ok(self, method: str, path: str, expect: tuple[int, ...] = (200, 201, 202, 204), **kw) -> dict:
         status, body = self.call(method, path, **kw)
         if status not in expect:
             raise ApiError(f"{method} {path} -> {status}: {body}")
         return body
-
-
-def multipart(fields: dict, files: dict) -> tuple[bytes, str]:
-    boundary = uuid.uuid4().hex
-    out = bytearray()
-    for name, value in fields.items():
-        out += f'--{boundary}\r\nContent-Disposition: form-data; name="{name}"\r\n\r\n{value}\r\n'.encode()
-    for name, path in files.items():
-        out += (f'--{boundary}\r\nContent-Disposition: form-data; name="{name}"; filename="{path.name}"\r\n'
-                "Content-Type: image/jpeg\r\n\r\n").encode()
-        out += path.read_bytes() + b"\r\n"
-    out += f"--{boundary}--\r\n".encode()
-    return bytes(out), f"multipart/form-data; boundary={boundary}"
 
 
 def lfw_photos(lfw: Path, name: str) -> list[Path]:
@@ -147,10 +142,9 @@ def main(argv: list[str] | None = None) -> int:
     if not stranger_photos or args.stranger in args.people:
         sys.exit(f"stranger {args.stranger!r} has no photo under {args.lfw} or is one of the enrolled people")
 
-    try:
-        urlopen(args.base_url.rstrip("/") + "/healthz", timeout=10).read()
-    except (URLError, OSError) as exc:
-        print(f"server not reachable at {args.base_url}: {exc}", file=sys.stderr)
+    status, _, _, text = http("GET", args.base_url.rstrip("/") + "/healthz", timeout=10)
+    if not 200 <= status < 400:
+        print(f"server not reachable at {args.base_url}: {text if status == 0 else f'HTTP {status}'}", file=sys.stderr)
         return 2
     api = Api(args.base_url, login(args))
     clean_leftovers(api)

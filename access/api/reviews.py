@@ -1,31 +1,22 @@
-"""Review, strangers and threshold-tuning endpoints: everything the console does, through the API.
+"""Review and strangers endpoints: what the console's review pages do, through the API.
 
-Roles (faceaccess.roles): reviewing and strangers' actions need admin or operator; reading needs a role;
-tuning is for admins.
+Roles (faceaccess.roles): reviewing and strangers' actions need admin or operator; reading needs a role.
 """
 
 from __future__ import annotations
 
 from django.shortcuts import get_object_or_404
 from drf_spectacular.utils import OpenApiParameter, extend_schema, inline_serializer
-from knox.auth import TokenAuthentication
 from rest_framework import serializers, status
-from rest_framework.authentication import SessionAuthentication
 from rest_framework.response import Response
-from rest_framework.views import APIView
 
-from access import strangers, tuning
 from access.models import AccessEvent, EventReview, Site
-from access.reviews import ReviewError, review
+from access.review import strangers
+from access.review.reviews import ReviewError, review
 from enrollment.models import Person
-from faceaccess import roles
-from faceaccess.api.errors import ApiError, JsonErrorsMixin
+from faceaccess.api.errors import ApiError
 
-
-class _RoleAPI(JsonErrorsMixin, APIView):
-    authentication_classes = [TokenAuthentication, SessionAuthentication]
-    permission_classes = [roles.HasRole]
-    write_roles = roles.EDITORS
+from .base import RoleAPI, positive
 
 
 class ReviewSerializer(serializers.ModelSerializer):
@@ -47,7 +38,7 @@ class ReviewRequest(serializers.Serializer):
     note = serializers.CharField(required=False, allow_blank=True, default="")
 
 
-class EventReviewView(_RoleAPI):
+class EventReviewView(RoleAPI):
     @extend_schema(responses=ReviewSerializer(many=True))
     def get(self, request, pk: int):
         """The reviews of an event."""
@@ -70,7 +61,7 @@ class EventReviewView(_RoleAPI):
         return Response(ReviewSerializer(done).data, status=status.HTTP_201_CREATED)
 
 
-class StrangersView(_RoleAPI):
+class StrangersView(RoleAPI):
     @extend_schema(parameters=[OpenApiParameter("days", int), OpenApiParameter("min", int)],
                    responses=inline_serializer("StrangerGroup", {
                        "count": serializers.IntegerField(), "faces": serializers.ListField(),
@@ -78,13 +69,13 @@ class StrangersView(_RoleAPI):
                        "last_seen": serializers.DateTimeField(), "cameras": serializers.ListField()}, many=True))
     def get(self, request):
         """Unknown faces seen repeatedly, grouped by similarity (face ids to enroll or dismiss)."""
-        days = _positive(request.query_params.get("days"), 7)
-        groups = strangers.group_strangers(days=days, min_count=_positive(request.query_params.get("min"), 2))
+        days = positive(request.query_params.get("days"), 7)
+        groups = strangers.group_strangers(days=days, min_count=positive(request.query_params.get("min"), 2))
         return Response([{"count": len(g.faces), "faces": g.face_ids, "events": [f.event_id for f in g.faces],
                           "first_seen": g.first_seen, "last_seen": g.last_seen, "cameras": g.cameras} for g in groups])
 
 
-class StrangersActionView(_RoleAPI):
+class StrangersActionView(RoleAPI):
     @extend_schema(request=inline_serializer("StrangerAction", {
         "action": serializers.ChoiceField(choices=["enroll", "dismiss"]), "faces": serializers.ListField(),
         "name": serializers.CharField(required=False), "site": serializers.IntegerField(required=False)}))
@@ -105,44 +96,3 @@ class StrangersActionView(_RoleAPI):
             raise ApiError("invalid_strangers", str(exc)) from None
         return Response({"person": person.pk, "name": person.name, "photos": person.face_images.count()},
                         status=status.HTTP_201_CREATED)
-
-
-class SiteTuningView(_RoleAPI):
-    read_roles = roles.ADMINS
-
-    @extend_schema(parameters=[OpenApiParameter("candidate", float), OpenApiParameter("far", float),
-                               OpenApiParameter("last", int)])
-    def get(self, request, pk: int):
-        """What the site's enrolled photos say about a threshold, and which of the last events a candidate
-        threshold would decide differently (replayed from stored inputs)."""
-        site = get_object_or_404(Site, pk=pk)
-        candidate = _float(request.query_params.get("candidate"), site.match_threshold)
-        far = _float(request.query_params.get("far"), 0.01)
-        d = tuning.site_distances(site)
-        replay = tuning.what_if(site, candidate, _positive(request.query_params.get("last"), 100))
-        return Response({
-            "threshold": site.match_threshold, "candidate": candidate, "model": d.model, "people": d.people,
-            "embeddings": d.embeddings,
-            "identification_far": {"threshold": d.false_accept(site.match_threshold),
-                                   "candidate": d.false_accept(candidate)},
-            "genuine_accept": {"threshold": d.genuine_accept(site.match_threshold),
-                               "candidate": d.genuine_accept(candidate)},
-            "suggested": {"far_target": far, "threshold": d.suggest(far)},
-            "what_if": {"examined": replay.examined, "changed": [
-                {"event": c["event"].pk, "was": c["was"], "now": c["now"], "person": c["person"],
-                 "reason": c["reason"]} for c in replay.changed]},
-        })
-
-
-def _positive(raw: str | None, default: int) -> int:
-    return int(raw) if raw and raw.isdigit() and int(raw) > 0 else default
-
-
-def _float(raw: str | None, default: float) -> float:
-    try:
-        value = float(raw) if raw not in (None, "") else default
-    except ValueError:
-        raise ApiError("invalid_number", f"expected a number, got {raw!r}") from None
-    if not 0.0 < value <= 2.0:
-        raise ApiError("invalid_number", "must be in (0, 2]")
-    return value

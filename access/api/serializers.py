@@ -7,6 +7,7 @@ from rest_framework import serializers
 
 from access import naming
 from access.models import AccessEvent, AccessEventFace, Camera, Site, WebhookDelivery
+from access.thresholds import set_threshold
 from enrollment.api.serializers import PersonSerializer
 from enrollment.models import Person
 from faceaccess.api.serializers import BuiltOnceModelSerializer
@@ -25,14 +26,12 @@ class SiteSerializer(serializers.ModelSerializer):
             "detection_policy", "decision_deadline_seconds", "retain_unknown_days", "retain_known_days",
             "created_at", "updated_at",
         ]
-        # The threshold's model is the active one's when it is set; a model switch remaps it (access.model_switch).
+        # The threshold's model is the active one's when it is set; a model switch remaps it (access.thresholds).
         read_only_fields = ["threshold_model", "other_thresholds", "threshold_note", "created_at", "updated_at"]
 
     def update(self, instance: Site, validated_data: dict) -> Site:
         if "match_threshold" in validated_data:  # a number set now is the active model's, and re-tuned
-            from recognition.pipelines import current_embedder_name
-
-            instance.threshold_model, instance.threshold_note = current_embedder_name(), ""
+            set_threshold(instance, validated_data.pop("match_threshold"), save=False)
         return super().update(instance, validated_data)
 
     def create(self, validated_data: dict) -> Site:

@@ -8,13 +8,10 @@ from rest_framework import status, viewsets
 from rest_framework.decorators import action
 from rest_framework.response import Response
 
-from access.erasure import erase_person
 from access.models import Camera, Site
-from enrollment.api import views as people
-from faceaccess import roles
 from faceaccess.api.base import RoleAPIMixin
 
-from .serializers import CameraCreatedSerializer, CameraSerializer, PersonWithSitesSerializer, SiteSerializer
+from .serializers import CameraCreatedSerializer, CameraSerializer, SiteSerializer
 
 
 class SiteViewSet(RoleAPIMixin, viewsets.ModelViewSet):
@@ -54,21 +51,3 @@ class CameraViewSet(RoleAPIMixin, viewsets.ModelViewSet):
         camera.save(update_fields=["key_prefix", "key_hash"])
         camera.api_key = key
         return Response(CameraCreatedSerializer(camera, context=self.get_serializer_context()).data)
-
-
-class PersonViewSet(people.PersonViewSet):
-    """People (enrollment's view) plus the sites each may enter; ``?site=<id>`` lists a site's people.
-
-    ``DELETE`` erases the person (photos, embeddings, audit entries; the log keeps its events without their
-    name); ``DELETE ?with_history=true`` also removes the snapshots in which they were recognised."""
-
-    serializer_class = PersonWithSitesSerializer
-    write_roles = roles.EDITORS
-
-    def perform_destroy(self, instance) -> None:
-        erase_person(instance, with_history=self.request.query_params.get("with_history") in ("1", "true"))
-
-    def get_queryset(self):
-        queryset = super().get_queryset().prefetch_related("sites")
-        site = self.request.query_params.get("site", "")
-        return queryset.filter(sites=int(site)) if site.isdigit() else queryset

@@ -17,7 +17,7 @@ from rest_framework.reverse import reverse
 from rest_framework.views import APIView
 
 from access.models import CAPTURED_AT_MAX_AHEAD, CAPTURED_AT_MIN, AccessEvent, Camera
-from access.snapshots import create_event, requeue_if_never_queued, wait_for
+from access.snapshots.intake import create_event, requeue_if_never_queued, wait_for
 from faceaccess.api.errors import ApiError, JsonErrorsMixin
 from faceaccess.api.throttling import SKIP_AFTER_FAILURE_S, CameraThrottle
 from faceaccess.api.uploads import check_content_length, read_image_upload

@@ -16,9 +16,11 @@ from faceaccess.api.auth import ObtainTokenView
 
 from .embedder import EmbedderActionView, EmbedderView
 from .events import AccessEventViewSet
-from .reviews import EventReviewView, SiteTuningView, StrangersActionView, StrangersView
-from .sites import CameraViewSet, PersonViewSet, SiteViewSet
+from .people import PersonViewSet
+from .reviews import EventReviewView, StrangersActionView, StrangersView
+from .sites import CameraViewSet, SiteViewSet
 from .snapshots import SnapshotView
+from .tuning import SiteTuningView
 
 app_name = "api"
 

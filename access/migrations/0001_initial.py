@@ -5,6 +5,7 @@ import django.db.models.deletion
 from django.db import migrations, models
 
 import access.models
+import access.thresholds
 
 
 class Migration(migrations.Migration):
@@ -35,7 +36,7 @@ class Migration(migrations.Migration):
                 ('id', models.BigAutoField(auto_created=True, primary_key=True, serialize=False, verbose_name='ID')),
                 ('name', models.CharField(max_length=200, unique=True)),
                 ('timezone', models.CharField(default='UTC', max_length=64, validators=[access.models.validate_timezone])),
-                ('match_threshold', models.FloatField(blank=True, help_text="Euclidean distance at or under which a face is accepted as a person; empty: the current embedder's identification threshold.", validators=[access.models.validate_threshold])),
+                ('match_threshold', models.FloatField(blank=True, help_text="Euclidean distance at or under which a face is accepted as a person; empty: the current embedder's identification threshold.", validators=[access.thresholds.validate_threshold])),
                 ('min_face_px', models.PositiveIntegerField(default=40, help_text='Smaller faces (shorter box side) are ignored.')),
                 ('min_detection_score', models.FloatField(default=0.9, help_text='Less confident detections are ignored (0..1).', validators=[django.core.validators.MinValueValidator(0.0), django.core.validators.MaxValueValidator(1.0)])),
                 ('created_at', models.DateTimeField(auto_now_add=True)),

@@ -10,7 +10,6 @@ failure after some broker outages): the watchdog restarts it too. Ctrl-C still s
 
 from __future__ import annotations
 
-import json
 import os
 import shutil
 import signal
@@ -19,15 +18,13 @@ import subprocess
 import sys
 import tempfile
 import time
-import urllib.error
-import urllib.request
-import uuid
 from pathlib import Path
 
 import pytest
 
 from faceaccess.embedded import free_port
 from faceaccess.embedded.process import pid_alive
+from faceaccess.http_client import Response, http, multipart
 
 REPO = Path(__file__).resolve().parents[2]
 LFW_PHOTO = REPO.parent / "shared" / "datasets" / "lfw" / "images" / "Aaron_Eckhart" / "Aaron_Eckhart_0001.jpg"
@@ -36,27 +33,8 @@ START_TIMEOUT_S = 300
 pytestmark = pytest.mark.slow
 
 
-def http(method: str, url: str, body: bytes | None = None, headers: dict | None = None) -> tuple[int, dict, dict]:
-    request = urllib.request.Request(url, data=body, method=method, headers=headers or {})
-    try:
-        with urllib.request.urlopen(request, timeout=30) as response:
-            status, raw, got = response.status, response.read(), dict(response.headers)
-    except urllib.error.HTTPError as exc:
-        status, raw, got = exc.code, exc.read(), dict(exc.headers)
-    except (urllib.error.URLError, OSError):
-        return 0, {}, {}
-    try:
-        return status, json.loads(raw), got
-    except ValueError:
-        return status, {}, got
-
-
 def snapshot_body(photo: bytes, idempotency_key: str) -> tuple[bytes, str]:
-    boundary = uuid.uuid4().hex
-    body = (f'--{boundary}\r\nContent-Disposition: form-data; name="idempotency_key"\r\n\r\n{idempotency_key}\r\n'
-            f'--{boundary}\r\nContent-Disposition: form-data; name="image"; filename="door.jpg"\r\n'
-            "Content-Type: image/jpeg\r\n\r\n").encode() + photo + f"\r\n--{boundary}--\r\n".encode()
-    return body, f"multipart/form-data; boundary={boundary}"
+    return multipart({"idempotency_key": idempotency_key}, {"image": ("door.jpg", photo)})
 
 
 def a_photo() -> bytes:
@@ -131,7 +109,7 @@ def test_the_runner_restarts_a_killed_redis_and_postgresql_and_a_stuck_worker_an
         os.kill(redis_pid, signal.SIGKILL)
         os.kill(pg_pid, signal.SIGKILL)
 
-        wait_until("healthy /healthz", lambda: http("GET", f"{base}/healthz")[0] == 200, 120, runner, log)
+        wait_until("healthy /healthz", lambda: http("GET", f"{base}/healthz").status == 200, 120, runner, log)
         # /healthz can answer before the runner has printed its "restarted" line: wait for the lines too.
         wait_until("restart messages", lambda: all(f"{name} restarted on 127.0.0.1:" in log.read_text(errors="replace")
                                                    for name in ("Redis", "PostgreSQL")), 60, runner, log)
@@ -147,19 +125,19 @@ def test_the_runner_restarts_a_killed_redis_and_postgresql_and_a_stuck_worker_an
         photo = a_photo()
         camera = {"Authorization": f"Api-Key {key}"}
 
-        def post() -> tuple[int, dict, dict]:
+        def post() -> Response:
             body, content_type = snapshot_body(photo, "after-restart")
             return http("POST", f"{base}/api/v1/snapshots/?wait=10", body, {**camera, "Content-Type": content_type})
 
-        status, event, headers = post()
+        status, headers, event, _ = post()
         if status == 503:  # the broker connection was not back yet: retry as a camera would
             time.sleep(int(headers.get("Retry-After", "5")))
-            status, event, headers = post()
+            status, headers, event, _ = post()
         assert status in (200, 202), (status, event)
 
         def decided(event_id: int):
             def check():
-                got = http("GET", f"{base}/api/v1/events/{event_id}/", headers=camera)[1]
+                got = http("GET", f"{base}/api/v1/events/{event_id}/", headers=camera).data
                 return got if got.get("status") != "pending" else None
 
             return check
@@ -174,8 +152,8 @@ def test_the_runner_restarts_a_killed_redis_and_postgresql_and_a_stuck_worker_an
         frozen = []
         for n in range(2):
             body, content_type = snapshot_body(photo, f"while-frozen-{n}")
-            status, event, _ = http("POST", f"{base}/api/v1/snapshots/?wait=1", body,
-                                    {**camera, "Content-Type": content_type})
+            status, _, event, _ = http("POST", f"{base}/api/v1/snapshots/?wait=1", body,
+                                       {**camera, "Content-Type": content_type})
             assert status == 202 and event["status"] == "pending", (status, event)
             frozen.append(event)
         for event in frozen:
@@ -202,8 +180,8 @@ def test_the_runner_restarts_a_killed_redis_and_postgresql_and_a_stuck_worker_an
                                     "gpu", "-d", node], cwd=REPO, env=worker_env, capture_output=True, text=True)
         assert "no longer consuming from gpu" in cancelled.stdout, (cancelled.stdout, cancelled.stderr[-2000:])
         body, content_type = snapshot_body(photo, "while-idle")
-        status, event, _ = http("POST", f"{base}/api/v1/snapshots/?wait=1", body,
-                                {**camera, "Content-Type": content_type})
+        status, _, event, _ = http("POST", f"{base}/api/v1/snapshots/?wait=1", body,
+                                   {**camera, "Content-Type": content_type})
         assert status == 202 and event["status"] == "pending", (status, event)
         final = wait_until("decision after the second restart", decided(event["id"]), 240, runner, log)
         assert final["status"] in ("done", "expired"), (final.get("status"), final.get("reason"))

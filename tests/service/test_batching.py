@@ -153,7 +153,7 @@ def make_events(camera, site, plan: dict[str, bytes]) -> dict[str, int]:
 def process_together(events: dict[str, int], batcher: EngineBatcher, monkeypatch) -> dict[str, object]:
     """``process_snapshot`` for every event at once, one thread each (a threads-pool worker), all announced to
     the batcher before any starts: as if their messages arrived together."""
-    from access import processing
+    from access.snapshots import processing
 
     tickets = [batcher.ticket() for _ in events]
     lock = threading.Lock()

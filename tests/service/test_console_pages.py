@@ -190,7 +190,7 @@ def test_threshold_save_records_who_and_from_what(staff, site):
     assert "Not saved" in bad
 
 
-def test_a_photo_nearer_another_person_than_the_threshold_is_flagged(staff, site, fake_pipeline):
+def test_a_photo_nearer_another_person_than_the_threshold_is_flagged(staff, fake_pipeline, site):
     from .conftest import enroll_vector, near
 
     alice, bob = make_person("Alice", sites=[site]), make_person("Bob", sites=[site])

@@ -112,7 +112,7 @@ def test_the_same_person_again_within_the_window_is_a_repeat(fake_pipeline, came
 def test_webhooks_never_run_on_the_engines_queue():
     from faceaccess.celery import app
 
-    assert app.amqp.router.route({}, "access.door.deliver_webhook")["queue"].name == "celery"
+    assert app.amqp.router.route({}, "access.tasks.deliver_webhook")["queue"].name == "celery"
     assert app.amqp.router.route({}, "access.tasks.process_snapshot")["queue"].name == "gpu"
 
 

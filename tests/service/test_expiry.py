@@ -9,7 +9,7 @@ from django.core.files.base import ContentFile
 from django.utils import timezone
 
 from access.models import AccessEvent
-from access.processing import process_snapshot
+from access.snapshots.processing import process_snapshot
 
 from .conftest import fake_face, unit
 

@@ -13,8 +13,9 @@ from django.core.files.base import ContentFile
 from django.utils import timezone
 
 from access import model_switch
-from access.models import AccessEvent, Site, threshold_for
-from access.processing import process_snapshot
+from access.models import AccessEvent, Site
+from access.snapshots.processing import process_snapshot
+from access.thresholds import threshold_for
 from enrollment.embedding import embed_face_image
 from enrollment.models import FaceEmbedding, FaceImage
 from recognition import active

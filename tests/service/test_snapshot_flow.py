@@ -24,7 +24,7 @@ def post(camera, data: bytes, query: str = "?wait=2", **fields):
 @pytest.fixture
 def no_worker():
     """Queueing succeeds but nothing consumes the queue: the event stays pending."""
-    with mock.patch("access.tasks.process_snapshot.delay") as delay:
+    with mock.patch("access.snapshots.intake.send") as delay:
         yield delay
 
 
@@ -119,7 +119,7 @@ def test_engine_failure_marks_the_event_failed(fake_pipeline, camera, alice):
 
 
 def test_unreadable_stored_snapshot_marks_the_event_failed(fake_pipeline, camera, alice, no_worker):
-    from access.processing import process_snapshot
+    from access.snapshots.processing import process_snapshot
 
     event_id = post(camera, fake_pipeline.register((9, 9, 9), [fake_face(unit(1))]), query="").json()["id"]
     event = AccessEvent.objects.get(pk=event_id)
@@ -131,7 +131,7 @@ def test_unreadable_stored_snapshot_marks_the_event_failed(fake_pipeline, camera
 
 
 def test_a_redelivered_task_does_not_decide_twice(fake_pipeline, camera, alice):
-    from access.processing import process_snapshot
+    from access.snapshots.processing import process_snapshot
 
     body = post(camera, fake_pipeline.register((10, 10, 10), [fake_face(unit(1))])).json()
     calls = fake_pipeline.calls
@@ -160,19 +160,19 @@ def test_camera_last_seen_is_updated_at_most_every_few_seconds(fake_pipeline, ca
 
 
 def test_a_replay_of_the_stored_faces_gives_the_live_decision(fake_pipeline, site, camera, alice, bob):
-    from access import decisions, processing
+    from access import decision_inputs, decisions
 
     faces = [fake_face(near(unit(1), 0.6, seed=3)), fake_face(unit(50)), fake_face(unit(2), size=10)]
     body = post(camera, fake_pipeline.register((13, 13, 13), faces)).json()
     event = AccessEvent.objects.get(pk=body["id"])
-    inputs = processing.recorded_faces(event)
-    people = processing.person_facts({f.nearest_person_id for f in inputs if f.nearest_person_id})
-    replay = decisions.decide(inputs, processing.site_rules(site), processing.camera_rules(camera.camera), people,
-                              event.received_at)
+    inputs = decision_inputs.recorded_faces(event)
+    people = decision_inputs.person_facts({f.nearest_person_id for f in inputs if f.nearest_person_id})
+    rules = decision_inputs.camera_rules(camera.camera)
+    replay = decisions.decide(inputs, decision_inputs.site_rules(site), rules, people, event.received_at)
     assert (replay.decision, replay.person_id, replay.reason) == (event.decision, event.person_id, event.reason)
     assert [o.decision for o in replay.faces] == [f["decision"] for f in body["faces"]]
     stricter = decisions.SiteRules(site.pk, 0.5, site.min_face_px, site.min_detection_score)
-    assert decisions.decide(inputs, stricter, processing.camera_rules(camera.camera), people,
+    assert decisions.decide(inputs, stricter, decision_inputs.camera_rules(camera.camera), people,
                             event.received_at).decision == "unknown"
 
 

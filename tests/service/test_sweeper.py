@@ -9,8 +9,9 @@ import pytest
 from django.conf import settings
 from django.utils import timezone
 
+from access.lifecycle import sweeper
+from access.lifecycle.sweeper import sweep
 from access.models import AccessEvent
-from access.sweeper import sweep
 from enrollment.models import FaceImage
 
 from .conftest import make_person
@@ -28,12 +29,8 @@ def queued() -> int:
 @pytest.fixture
 def empty_queues(monkeypatch):
     """Record what the sweeper queues (a worker started by another test may be consuming the real queue)."""
-    from access.tasks import process_snapshot
-    from enrollment.tasks import embed_face_image
-
     SENT.clear()
-    for task in (process_snapshot, embed_face_image):
-        monkeypatch.setattr(task, "delay", lambda pk, _name=task.name: SENT.append((_name, pk)))
+    monkeypatch.setattr(sweeper, "send", lambda name, pk: SENT.append((name, pk)))
     yield
     SENT.clear()
 

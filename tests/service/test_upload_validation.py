@@ -193,7 +193,7 @@ TRUNCATED = noisy_jpeg()[: len(noisy_jpeg()) // 2]
 
 
 def test_a_truncated_snapshot_fails_in_the_worker_with_a_reason(camera, media, fake_pipeline):
-    from access.processing import process_snapshot
+    from access.snapshots.processing import process_snapshot
 
     response = camera.client().post(SNAPSHOTS, {"image": _named(TRUNCATED, "snap.jpg")}, format="multipart")
     assert response.status_code == 202, response.content

@@ -4,7 +4,7 @@ from __future__ import annotations
 
 from django.core.management.base import BaseCommand
 
-from access.retention import apply_retention
+from access.lifecycle.retention import apply_retention
 
 
 class Command(BaseCommand):

@@ -4,7 +4,9 @@
 - :mod:`.retinaface` -- ``train-retinaface``: WIDER FACE style labels, :mod:`.multibox` loss;
 - :mod:`.data` (face folders, PK sampler, augmentation, alignment of raw photos),
   :mod:`.wider` (label reader, detection augmentation), :mod:`.evaluators` (end-of-epoch hooks);
-- :mod:`.common` -- the loop both share (AMP, schedules, checkpoints, resume, CSV log, plot).
+- :mod:`.common` -- the run both share (device, AMP, schedules, checkpoints, resume, CSV log, plot,
+  BatchNorm re-estimation, export of ``model.pt`` / ``model.json``); each trainer brings its data,
+  model, loss and step.
 
 Nothing here imports Django.
 """

@@ -1,20 +1,30 @@
-"""The training loop both trainers share, and its bookkeeping.
+"""The training run both trainers share, and its bookkeeping.
 
-One epoch = iterate a loader, ``step_fn(batch) -> (loss, metrics)`` under autocast, backward
-through a GradScaler (a no-op off CUDA), optimizer + per-iteration LR schedule step. After each
-epoch: the optional ``evaluate(model) -> dict`` hook, a row in ``history``, ``log.csv`` and
-``curves.png`` rewritten from the history, and ``checkpoint.pt`` (everything needed to resume).
+:class:`Run` is a whole run: seed, threads, device, optimiser and schedule from the arguments of
+:func:`add_loop_arguments`, ``--resume``, the epochs, the BatchNorm re-estimation, the export of
+``model.pt`` and ``model.json``. A trainer brings only what differs: its data, model, loss, step
+and what its export holds (:class:`Export`).
+
+:class:`Loop` is its epoch loop. One epoch = iterate a loader, ``step_fn(batch) -> (loss,
+metrics)``, backward through a GradScaler (a no-op off CUDA), optimizer + per-iteration LR schedule
+step. After each epoch: the optional ``evaluate(model) -> dict`` hook, a row in ``history``,
+``log.csv`` and ``curves.png`` rewritten from the history, and ``checkpoint.pt`` (everything needed
+to resume).
 """
 
 from __future__ import annotations
 
 import argparse
 import csv
+import hashlib
+import itertools
+import json
 import math
 import os
 import sys
 import time
 from collections.abc import Callable, Iterable, Mapping
+from dataclasses import dataclass
 from pathlib import Path
 from typing import Any
 
@@ -26,6 +36,12 @@ Evaluate = Callable[[nn.Module], Mapping[str, float]]
 
 
 # ------------------------------------------------------------------------------- arguments
+
+
+def trainer_parser(command: str, doc: str) -> argparse.ArgumentParser:
+    """The parser of ``python -m recognition.engine COMMAND``, described by the first paragraph of ``doc``."""
+    return argparse.ArgumentParser(prog=f"python -m recognition.engine {command}", description=doc.split("\n\n")[0],
+                                   formatter_class=argparse.ArgumentDefaultsHelpFormatter)
 
 
 def add_loop_arguments(p: argparse.ArgumentParser, *, lr: float, optimizer: str, weight_decay: float) -> None:
@@ -41,14 +57,9 @@ def add_loop_arguments(p: argparse.ArgumentParser, *, lr: float, optimizer: str,
     g.add_argument("--step-epochs", type=int, nargs="+", default=None, help="step schedule: epochs where lr *= gamma")
     g.add_argument("--gamma", type=float, default=0.1, help="step schedule factor")
     g.add_argument("--clip-grad", type=float, default=0.0, help="max gradient norm (0 = off)")
-    g.add_argument(
-        "--bn-recalibrate",
-        type=int,
-        default=0,
-        metavar="N",
-        help="after each epoch, re-estimate BatchNorm statistics over N training batches "
-        "(worth it for short runs, whose running means lag behind the weights)",
-    )
+    g.add_argument("--bn-recalibrate", type=int, default=0, metavar="N",
+                   help="after each epoch, re-estimate BatchNorm statistics over N training batches "
+                   "(worth it for short runs, whose running means lag behind the weights)")
     g = p.add_argument_group("run")
     g.add_argument("--out", required=True, help="output directory (checkpoint.pt, model.pt, log.csv, curves.png)")
     g.add_argument("--device", default=None, help="cuda, cuda:1, cpu (default: cuda when available)")
@@ -56,16 +67,10 @@ def add_loop_arguments(p: argparse.ArgumentParser, *, lr: float, optimizer: str,
     g.add_argument("--workers", type=int, default=4, help="DataLoader worker processes")
     g.add_argument("--threads", type=int, default=0, help="torch CPU threads (0 = torch default)")
     g.add_argument("--seed", type=int, default=0)
-    g.add_argument(
-        "--resume",
-        nargs="?",
-        const="auto",
-        default=None,
-        help="resume from this checkpoint; a bare --resume means OUT/checkpoint.pt when it exists",
-    )
-    g.add_argument(
-        "--init-from", default=None, help="initial weights: a state_dict / checkpoint file, or a registry model name"
-    )
+    g.add_argument("--resume", nargs="?", const="auto", default=None,
+                   help="resume from this checkpoint; a bare --resume means OUT/checkpoint.pt when it exists")
+    g.add_argument("--init-from", default=None,
+                   help="initial weights: a state_dict / checkpoint file, or a registry model name")
     g.add_argument("--plot-every", type=int, default=1, help="redraw curves.png every N epochs (and at the end)")
     g.add_argument("--no-progress", action="store_true", help="no progress bars")
 
@@ -74,6 +79,11 @@ def pick_device(name: str | None) -> torch.device:
     if name:
         return torch.device(name)
     return torch.device("cuda" if torch.cuda.is_available() else "cpu")
+
+
+def autocast(device: torch.device, enabled: bool) -> torch.autocast:
+    """Mixed precision (float16) on ``device`` when ``enabled``; a no-op context otherwise."""
+    return torch.autocast(device_type=device.type, dtype=torch.float16, enabled=enabled)
 
 
 # ------------------------------------------------------------------------------ optimisation
@@ -174,6 +184,19 @@ def load_initial_weights(model: nn.Module, sd: Mapping[str, torch.Tensor], optio
     missing = [k for k in missing if not k.startswith(optional)]
     if missing or unexpected:
         raise ValueError(f"initial weights do not fit: missing {missing[:5]}, unexpected {unexpected[:5]}")
+
+
+def state_dict_digest(sd: Mapping[str, torch.Tensor]) -> str:
+    """The registry's digest of a state_dict (``model.json``'s ``state_dict_sha256``)."""
+    try:
+        from ..registry import state_dict_sha256
+    except ImportError:  # the registry is optional for training
+        h = hashlib.sha256()
+        for key in sorted(sd):
+            t = sd[key].detach().cpu().contiguous()
+            h.update(key.encode() + str(t.dtype).encode() + str(tuple(t.shape)).encode() + t.numpy().tobytes())
+        return h.hexdigest()
+    return state_dict_sha256(dict(sd))
 
 
 def resume_path(args: argparse.Namespace) -> Path | None:
@@ -327,7 +350,7 @@ class Loop:
         return [p for m in self.modules.values() for p in m.parameters() if p.requires_grad]
 
     def autocast(self) -> torch.autocast:
-        return torch.autocast(device_type=self.device.type, dtype=torch.float16, enabled=self.amp)
+        return autocast(self.device, self.amp)
 
     # -- training
     def train_epoch(self, loader: Iterable, step_fn: StepFn, steps: int | None = None) -> dict[str, float]:
@@ -411,6 +434,123 @@ class Loop:
                 shown = {k: (f"{v:.4f}" if isinstance(v, float) else v) for k, v in row.items()}
                 print(" ".join(f"{k}={v}" for k, v in shown.items()), flush=True)
         return self.history
+
+
+# ------------------------------------------------------------------------------ the run
+
+
+RECALIBRATION_DRAW = 10_000_000  # reseed(RECALIBRATION_DRAW + epoch): the BatchNorm pass's draw, apart from all epochs'
+
+
+@dataclass
+class Export:
+    """What a run leaves besides its checkpoint: ``weights()`` saved as ``model.pt``; ``model.json`` holds
+    ``identity`` (what the weights are: arch, input size), their digest and epoch, ``details`` (how they were
+    trained), then the last row of the log."""
+
+    weights: Callable[[], dict[str, torch.Tensor]]
+    identity: dict[str, Any]
+    details: dict[str, Any]
+
+
+class Run:
+    """One training run: what every trainer does the same way around :class:`Loop`.
+
+    Made first, from arguments of a parser with :func:`add_loop_arguments`: it seeds torch, sets the
+    threads, picks the device and makes ``--out``. The trainer then builds its data, model and loss on
+    ``run.device`` and hands them to :meth:`fit`.
+    """
+
+    def __init__(self, args: argparse.Namespace) -> None:
+        torch.manual_seed(args.seed)
+        if args.threads:
+            torch.set_num_threads(args.threads)
+        self.args = args
+        self.device = pick_device(args.device)
+        self.out = Path(args.out)
+        self.out.mkdir(parents=True, exist_ok=True)
+        self.progress = not args.no_progress
+        self.amp = not args.no_amp and self.device.type == "cuda"
+
+    def autocast(self) -> torch.autocast:
+        return autocast(self.device, self.amp)
+
+    def load_initial_weights(self, model: nn.Module, optional: tuple[str, ...] = ()) -> None:
+        """``--init-from``, when given, into ``model`` (see :func:`load_initial_weights`)."""
+        if self.args.init_from:
+            load_initial_weights(model, resolve_init(self.args.init_from), optional)
+
+    def fit(
+        self,
+        modules: dict[str, nn.Module],
+        loader: Iterable,
+        reseed: Callable[[int], None],
+        net_input: Callable[[Any], torch.Tensor],
+        step: Callable[[torch.Tensor, Any], tuple[torch.Tensor, dict[str, float]]],
+        export: Export,
+        *,
+        title: str,
+        summary: str,
+        evaluators: Iterable[Evaluate | None] = (),
+    ) -> dict:
+        """Train up to ``--epochs`` (from ``--resume``'s checkpoint when given); returns the paths of
+        ``model.pt`` and ``checkpoint.pt`` and the history.
+
+        ``modules``: everything optimised and checkpointed, ``"model"`` the net that is evaluated,
+        re-estimated and exported. ``loader``: an epoch's ``(inputs, targets)`` batches, in the order
+        ``reseed(n)`` sets (``n`` the epoch). ``net_input(inputs)``: the net's input on the device.
+        ``step(x, targets) -> (loss, metrics)``, under :meth:`autocast` where it wants. ``summary``:
+        the data and model, for the start-up line. ``evaluators`` (None skipped): end-of-epoch hooks,
+        their figures merged.
+        """
+        args, out, model = self.args, self.out, modules["model"]
+        optimizer = build_optimizer([p for m in modules.values() for p in m.parameters()], args)
+        scheduler = build_scheduler(optimizer, args, len(loader))
+        loop = Loop(modules, optimizer, scheduler, self.device, out, amp=self.amp, clip_grad=args.clip_grad,
+                    progress=self.progress, title=title, plot_every=args.plot_every)
+        ckpt = resume_path(args)
+        if ckpt is not None:
+            loop.load_state_dict(torch.load(ckpt, map_location="cpu", weights_only=True))
+            print(f"# resumed from {ckpt} after epoch {loop.epoch}", file=sys.stderr)
+        print(f"# {summary}, {self.device}{' AMP' if loop.amp else ''}", file=sys.stderr)
+        hooks = [h for h in evaluators if h is not None]
+
+        def evaluate(net: nn.Module) -> dict[str, float]:
+            merged: dict[str, float] = {}
+            for h in hooks:
+                merged.update(h(net))
+            return merged
+
+        def make_loader(epoch: int) -> Iterable:
+            reseed(epoch)
+            return loader
+
+        def recalibrate() -> None:
+            if args.bn_recalibrate > 0:
+                reseed(RECALIBRATION_DRAW + loop.epoch)  # a draw of its own; the next epoch reseeds
+                batches = (net_input(inputs) for inputs, _ in itertools.islice(iter(loader), args.bn_recalibrate))
+                with loop.autocast():
+                    recalibrate_bn(model, batches)
+
+        def save(lp: Loop) -> None:
+            sd = export.weights()
+            atomic_save(sd, out / "model.pt")
+            meta = {**export.identity, "state_dict_sha256": state_dict_digest(sd), "epoch": lp.epoch,
+                    **export.details, "last": lp.history[-1]}
+            (out / "model.json").write_text(json.dumps(meta, indent=2, default=str))
+
+        history = loop.run(
+            args.epochs,
+            make_loader,
+            lambda batch: step(net_input(batch[0]), batch[1]),
+            evaluate=evaluate if hooks else None,
+            state_extra=lambda: {"args": vars(args)},
+            on_epoch_end=save,
+            before_eval=recalibrate,
+        )
+        if loop.epoch and not (out / "model.pt").is_file():
+            save(loop)  # resumed a finished run: still leave the final weights
+        return {"model": out / "model.pt", "checkpoint": out / "checkpoint.pt", "history": history}
 
 
 def run_training_cli(build_parser: Callable[[], argparse.ArgumentParser], train: Callable, argv: list[str] | None,

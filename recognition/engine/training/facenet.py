@@ -21,10 +21,8 @@ from __future__ import annotations
 
 import argparse
 import hashlib
-import itertools
-import json
 import sys
-from collections.abc import Callable, Mapping
+from collections.abc import Callable
 from pathlib import Path
 
 import numpy as np
@@ -34,19 +32,7 @@ from torch import nn
 from torch.utils.data import DataLoader
 
 from . import losses as L
-from .common import (
-    Loop,
-    add_loop_arguments,
-    atomic_save,
-    build_optimizer,
-    build_scheduler,
-    load_initial_weights,
-    pick_device,
-    recalibrate_bn,
-    resolve_init,
-    resume_path,
-    run_training_cli,
-)
+from .common import Evaluate, Export, Run, add_loop_arguments, run_training_cli, trainer_parser
 from .data import FaceAugment, FaceFolder, PKSampler, align_folder, collate_faces, detector_aligner, people_in_pairs
 from .distill import add_distill_arguments
 
@@ -54,8 +40,6 @@ BACKBONES = {"mobilenet": "facenet_mobilenet", "inception_resnet": "facenet_ince
 FACENET_LOSSES = {"triplet+ce": "all", "triplet-hard+ce": "hard"}
 METRIC_LOSSES = {"triplet": "batch-all", "triplet-hard": "batch-hard", "circle": "circle"}
 LOSS_NAMES = [*FACENET_LOSSES, *METRIC_LOSSES, *L.CLASSIFIER_LOSSES, "distill"]
-
-Evaluate = Callable[[nn.Module], Mapping[str, float]]
 
 
 def parse_loss_args(items: list[str] | None) -> dict[str, float | int | bool]:
@@ -102,44 +86,17 @@ def embedding_state_dict(model: nn.Module) -> dict[str, torch.Tensor]:
     return {k: v.detach().cpu().clone() for k, v in model.state_dict().items() if not k.startswith("classifier.")}
 
 
-def state_dict_digest(sd: Mapping[str, torch.Tensor]) -> str:
-    try:
-        from ..registry import state_dict_sha256
-    except ImportError:  # the registry is optional for training
-        h = hashlib.sha256()
-        for key in sorted(sd):
-            t = sd[key].detach().cpu().contiguous()
-            h.update(key.encode() + str(t.dtype).encode() + str(tuple(t.shape)).encode() + t.numpy().tobytes())
-        return h.hexdigest()
-    return state_dict_sha256(dict(sd))
-
-
 def build_parser() -> argparse.ArgumentParser:
-    p = argparse.ArgumentParser(
-        prog="python -m recognition.engine train-facenet",
-        description=__doc__.split("\n\n")[0],
-        formatter_class=argparse.ArgumentDefaultsHelpFormatter,
-    )
+    p = trainer_parser("train-facenet", __doc__)
     g = p.add_argument_group("data")
     g.add_argument("--data", required=True, help="ROOT of ROOT/<identity>/<image> (aligned crops unless --align)")
-    g.add_argument(
-        "--align",
-        action="store_true",
-        help="--data holds raw photos: detect + align them once into OUT/aligned (needs detector weights)",
-    )
-    g.add_argument(
-        "--exclude-pairs",
-        action="append",
-        default=[],
-        help="leave out every person named in this LFW pairs file (repeatable)",
-    )
+    g.add_argument("--align", action="store_true",
+                   help="--data holds raw photos: detect + align them once into OUT/aligned (needs detector weights)")
+    g.add_argument("--exclude-pairs", action="append", default=[],
+                   help="leave out every person named in this LFW pairs file (repeatable)")
     g.add_argument("--min-images", type=int, default=2, help="identities with fewer images are left out")
-    g.add_argument(
-        "--val-identities",
-        type=int,
-        default=0,
-        help="hold out this many identities for a pair-verification check each epoch",
-    )
+    g.add_argument("--val-identities", type=int, default=0,
+                   help="hold out this many identities for a pair-verification check each epoch")
     g.add_argument("--input-size", type=int, default=0, help="crop side (0 = the embedder's own, 160)")
     g.add_argument("--no-augment", action="store_true")
     g.add_argument("--p", type=int, default=32, help="identities per batch")
@@ -148,13 +105,8 @@ def build_parser() -> argparse.ArgumentParser:
     g = p.add_argument_group("model and loss")
     g.add_argument("--backbone", choices=sorted(BACKBONES), default="mobilenet")
     g.add_argument("--loss", choices=LOSS_NAMES, default="triplet+ce")
-    g.add_argument(
-        "--loss-arg",
-        action="append",
-        default=[],
-        metavar="NAME=VALUE",
-        help="loss hyper-parameter, e.g. m=0.35 s=30 alpha=0.2 ce_weight=1 easy_margin=true",
-    )
+    g.add_argument("--loss-arg", action="append", default=[], metavar="NAME=VALUE",
+                   help="loss hyper-parameter, e.g. m=0.35 s=30 alpha=0.2 ce_weight=1 easy_margin=true")
     g.add_argument("--dropout", type=float, default=None, help="override the net's dropout before the bottleneck")
     add_distill_arguments(g)
     g = p.add_argument_group("evaluation")
@@ -178,22 +130,18 @@ def train_facenet(args: argparse.Namespace, evaluate: Evaluate | None = None) ->
 
     if not Path(args.data).is_dir():
         raise FileNotFoundError(f"--data {args.data}: no such directory")
-    torch.manual_seed(args.seed)
-    if args.threads:
-        torch.set_num_threads(args.threads)
-    device = pick_device(args.device)
-    out = Path(args.out)
-    out.mkdir(parents=True, exist_ok=True)
+    run = Run(args)
+    device, out = run.device, run.out
     arch = BACKBONES[args.backbone]
     size = args.input_size or EMBEDDER_CLASSES[arch].input_size
-    progress = not args.no_progress
 
     exclude: set[str] = set()
     for f in args.exclude_pairs:
         exclude |= people_in_pairs(Path(f))
     data_root = Path(args.data)
     if args.align:
-        counts = align_folder(data_root, out / "aligned", detector_aligner(arch, device), frozenset(exclude), progress)
+        aligner = detector_aligner(arch, device)
+        counts = align_folder(data_root, out / "aligned", aligner, frozenset(exclude), run.progress)
         print(f"# aligned into {out / 'aligned'}: {counts}", file=sys.stderr)
         data_root = out / "aligned"
 
@@ -203,7 +151,7 @@ def train_facenet(args: argparse.Namespace, evaluate: Evaluate | None = None) ->
     train_set = FaceFolder(data_root, size, args.min_images, frozenset(exclude | held), augment)
     preprocess = preprocess_fn(arch)
 
-    hooks = [evaluate] if evaluate else []
+    hooks = [evaluate]
     if held:
         from .evaluators import folder_pairs_evaluator
 
@@ -217,12 +165,6 @@ def train_facenet(args: argparse.Namespace, evaluate: Evaluate | None = None) ->
             raise ValueError("--eval-pairs needs --lfw-root")
         hooks.append(lfw_pairs_evaluator(Path(args.eval_pairs), Path(args.lfw_root), arch, device))
 
-    def run_hooks(model: nn.Module) -> dict[str, float]:
-        merged: dict[str, float] = {}
-        for h in hooks:
-            merged.update(h(model))
-        return merged
-
     dataset, targets, teacher = train_set, None, None
     if args.loss == "distill":
         from . import distill
@@ -235,52 +177,20 @@ def train_facenet(args: argparse.Namespace, evaluate: Evaluate | None = None) ->
     model = build_net(arch, num_classes=train_set.num_classes if kind == "facenet" else None)
     if args.dropout is not None:
         model.dropout.p = args.dropout
-    if args.init_from:
-        load_initial_weights(model, resolve_init(args.init_from), optional=("classifier.",))
+    run.load_initial_weights(model, optional=("classifier.",))
     model.to(device)
     criterion.to(device)
 
     sampler = PKSampler(train_set.labels, args.p, args.k, args.batches_per_epoch or None, seed=args.seed)
-    loader = DataLoader(
-        dataset,
-        batch_sampler=sampler,
-        num_workers=args.workers,
-        collate_fn=collate_faces,
-        pin_memory=device.type == "cuda",
-        persistent_workers=args.workers > 0,
-    )
-    modules = {"model": model, "criterion": criterion}
-    optimizer = build_optimizer([p for m in modules.values() for p in m.parameters()], args)
-    scheduler = build_scheduler(optimizer, args, len(sampler))
-    loop = Loop(
-        modules,
-        optimizer,
-        scheduler,
-        device,
-        out,
-        amp=not args.no_amp,
-        clip_grad=args.clip_grad,
-        progress=progress,
-        plot_every=args.plot_every,
-        title=f"FaceNet {args.backbone}, {args.loss}",
-    )
-    ckpt = resume_path(args)
-    if ckpt is not None:
-        loop.load_state_dict(torch.load(ckpt, map_location="cpu", weights_only=True))
-        print(f"# resumed from {ckpt} after epoch {loop.epoch}", file=sys.stderr)
+    loader = DataLoader(dataset, batch_sampler=sampler, num_workers=args.workers, collate_fn=collate_faces,
+                        pin_memory=device.type == "cuda", persistent_workers=args.workers > 0)
 
-    print(
-        f"# {len(train_set)} images of {train_set.num_classes} identities ({len(held)} held out), "
-        f"{len(sampler)} batches of {sampler.p}x{sampler.k}, {arch} {size}px, loss {args.loss}, "
-        f"{device}{' AMP' if loop.amp else ''}",
-        file=sys.stderr,
-    )
+    def net_input(crops: np.ndarray) -> torch.Tensor:
+        return preprocess(crops).to(device, non_blocking=True)
 
-    def step(batch) -> tuple[torch.Tensor, dict[str, float]]:
-        crops, labels = batch
-        x = preprocess(crops).to(device, non_blocking=True)
+    def step(x: torch.Tensor, labels: torch.Tensor) -> tuple[torch.Tensor, dict[str, float]]:
         labels = labels.to(device, non_blocking=True)
-        with loop.autocast():
+        with run.autocast():
             feats = model.forward_features(x)
         feats = feats.float()  # losses in float32: margins and exp(s * cos) are fp16-hostile
         metrics: dict[str, float] = {}
@@ -305,49 +215,25 @@ def train_facenet(args: argparse.Namespace, evaluate: Evaluate | None = None) ->
             metrics["accuracy"] = float((logits.argmax(1) == labels).float().mean())
         return loss, metrics
 
-    def make_loader(epoch: int):
-        sampler.set_epoch(epoch)
-        return loader
-
-    def recalibrate() -> None:
-        if args.bn_recalibrate <= 0:
-            return
-        sampler.set_epoch(10_000_000 + loop.epoch)  # a draw of its own; the next epoch resets it
-        batches = (preprocess(c).to(device) for c, _ in itertools.islice(iter(loader), args.bn_recalibrate))
-        with loop.autocast():
-            recalibrate_bn(model, batches)
-
-    def export(lp: Loop) -> None:
-        sd = embedding_state_dict(model)
-        atomic_save(sd, out / "model.pt")
-        meta = {
-            "arch": arch,
-            "input_size": size,
-            "embedder_class": EMBEDDER_CLASSES[arch].__name__,
-            "state_dict_sha256": state_dict_digest(sd),
-            "epoch": lp.epoch,
-            "loss": args.loss,
-            "loss_args": parse_loss_args(args.loss_arg),
-            "identities": train_set.num_classes,
-            "images": len(train_set),
-            "excluded_people": len(exclude),
-            **({"teacher": teacher} if teacher else {}),
-            "last": lp.history[-1],
-        }
-        (out / "model.json").write_text(json.dumps(meta, indent=2, default=str))
-
-    history = loop.run(
-        args.epochs,
-        make_loader,
-        step,
-        evaluate=run_hooks if hooks else None,
-        state_extra=lambda: {"args": vars(args)},
-        on_epoch_end=export,
-        before_eval=recalibrate,
+    export = Export(
+        weights=lambda: embedding_state_dict(model),
+        identity={"arch": arch, "input_size": size, "embedder_class": EMBEDDER_CLASSES[arch].__name__},
+        details={"loss": args.loss, "loss_args": parse_loss_args(args.loss_arg), "identities": train_set.num_classes,
+                 "images": len(train_set), "excluded_people": len(exclude),
+                 **({"teacher": teacher} if teacher else {})},
     )
-    if loop.epoch and not (out / "model.pt").is_file():
-        export(loop)  # resumed a finished run: still leave the final weights
-    return {"model": out / "model.pt", "checkpoint": out / "checkpoint.pt", "history": history}
+    return run.fit(
+        {"model": model, "criterion": criterion},
+        loader,
+        sampler.set_epoch,
+        net_input,
+        step,
+        export,
+        title=f"FaceNet {args.backbone}, {args.loss}",
+        summary=f"{len(train_set)} images of {train_set.num_classes} identities ({len(held)} held out), "
+        f"{len(sampler)} batches of {sampler.p}x{sampler.k}, {arch} {size}px, loss {args.loss}",
+        evaluators=hooks,
+    )
 
 
 def main_train_facenet(argv: list[str] | None = None, evaluate: Evaluate | None = None) -> int:

@@ -13,10 +13,6 @@ weight decay 5e-4, step decay at 76 % and 88 % of the epochs, 7:1 hard negatives
 from __future__ import annotations
 
 import argparse
-import itertools
-import json
-import sys
-from collections.abc import Callable, Mapping
 from pathlib import Path
 
 import numpy as np
@@ -26,24 +22,9 @@ from torch.utils.data import DataLoader
 
 from ..detector import MEAN_BGR, RetinaFaceDetector, box_iou, prior_boxes
 from ..retinaface import RetinaFace
-from .common import (
-    Loop,
-    add_loop_arguments,
-    atomic_save,
-    build_optimizer,
-    build_scheduler,
-    load_initial_weights,
-    pick_device,
-    recalibrate_bn,
-    resolve_init,
-    resume_path,
-    run_training_cli,
-)
-from .facenet import state_dict_digest
+from .common import Evaluate, Export, Run, add_loop_arguments, run_training_cli, trainer_parser
 from .multibox import MultiBoxLoss
 from .wider import Annotation, DetectionAugment, WiderFaceDataset, collate_detection, read_wider_labels
-
-Evaluate = Callable[[nn.Module], Mapping[str, float]]
 
 
 def to_net_input(images: np.ndarray, device: torch.device) -> torch.Tensor:
@@ -86,11 +67,7 @@ def detection_evaluator(
 
 
 def build_parser() -> argparse.ArgumentParser:
-    p = argparse.ArgumentParser(
-        prog="python -m recognition.engine train-retinaface",
-        description=__doc__.split("\n\n")[0],
-        formatter_class=argparse.ArgumentDefaultsHelpFormatter,
-    )
+    p = trainer_parser("train-retinaface", __doc__)
     g = p.add_argument_group("data")
     g.add_argument("--labels", required=True, help="WIDER FACE style label file ('# path' lines, then faces)")
     g.add_argument("--images", required=True, help="directory the label paths are relative to")
@@ -110,13 +87,8 @@ def build_parser() -> argparse.ArgumentParser:
 
 def train_retinaface(args: argparse.Namespace, evaluate: Evaluate | None = None) -> dict:
     """Run the training described by ``args`` (see :func:`build_parser`); returns paths and history."""
-    torch.manual_seed(args.seed)
-    if args.threads:
-        torch.set_num_threads(args.threads)
-    device = pick_device(args.device)
-    out = Path(args.out)
-    out.mkdir(parents=True, exist_ok=True)
-    progress = not args.no_progress
+    run = Run(args)
+    device = run.device
 
     annotations = [a for a in read_wider_labels(Path(args.labels), Path(args.images)) if len(a.boxes)]
     if not annotations:
@@ -124,103 +96,43 @@ def train_retinaface(args: argparse.Namespace, evaluate: Evaluate | None = None)
     augment = None if args.no_augment else DetectionAugment(args.image_size)
     dataset = WiderFaceDataset(annotations, args.image_size, augment)
     shuffle_gen = torch.Generator()  # reseeded per epoch so a resumed run replays the same order
-    loader = DataLoader(
-        dataset,
-        batch_size=args.batch_size,
-        shuffle=True,
-        drop_last=len(dataset) > args.batch_size,
-        num_workers=args.workers,
-        collate_fn=collate_detection,
-        pin_memory=device.type == "cuda",
-        persistent_workers=args.workers > 0,
-        generator=shuffle_gen,
-    )
-    hooks = [evaluate] if evaluate else []
+    loader = DataLoader(dataset, batch_size=args.batch_size, shuffle=True, drop_last=len(dataset) > args.batch_size,
+                        num_workers=args.workers, collate_fn=collate_detection, pin_memory=device.type == "cuda",
+                        persistent_workers=args.workers > 0, generator=shuffle_gen)
+    hooks = [evaluate]
     if args.val_labels:
         val = read_wider_labels(Path(args.val_labels), Path(args.val_images or args.images))
         hooks.append(detection_evaluator(val, device))
 
-    def run_hooks(model: nn.Module) -> dict[str, float]:
-        merged: dict[str, float] = {}
-        for h in hooks:
-            merged.update(h(model))
-        return merged
-
     model = RetinaFace()
-    if args.init_from:
-        load_initial_weights(model, resolve_init(args.init_from))
+    run.load_initial_weights(model)
     model.to(device)
     criterion = MultiBoxLoss(args.match_threshold, args.neg_pos, args.loc_weight)
     priors = prior_boxes(args.image_size, args.image_size).to(device)
 
-    optimizer = build_optimizer(model.parameters(), args)
-    scheduler = build_scheduler(optimizer, args, len(loader))
-    loop = Loop(
-        {"model": model},
-        optimizer,
-        scheduler,
-        device,
-        out,
-        amp=not args.no_amp,
-        clip_grad=args.clip_grad,
-        progress=progress,
-        plot_every=args.plot_every,
-        title="RetinaFace mnet0.25",
-    )
-    ckpt = resume_path(args)
-    if ckpt is not None:
-        loop.load_state_dict(torch.load(ckpt, map_location="cpu", weights_only=True))
-        print(f"# resumed from {ckpt} after epoch {loop.epoch}", file=sys.stderr)
-    print(
-        f"# {len(dataset)} images, {sum(len(a.boxes) for a in annotations)} faces, {len(loader)} batches of "
-        f"{args.batch_size} at {args.image_size}px, {device}{' AMP' if loop.amp else ''}",
-        file=sys.stderr,
-    )
-
-    def step(batch) -> tuple[torch.Tensor, dict[str, float]]:
-        images, targets = batch
-        x = to_net_input(images, device)
-        with loop.autocast():
+    def step(x: torch.Tensor, targets: list) -> tuple[torch.Tensor, dict[str, float]]:
+        with run.autocast():
             loc, conf, landm = model(x)
         loss = criterion(loc.float(), conf.float(), landm.float(), targets, priors)
         return loss, dict(criterion.components)
 
-    def recalibrate() -> None:
-        if args.bn_recalibrate > 0:
-            shuffle_gen.manual_seed(10_000_000 + loop.epoch)  # a draw of its own; the next epoch reseeds
-            batches = (to_net_input(im, device) for im, _ in itertools.islice(iter(loader), args.bn_recalibrate))
-            with loop.autocast():
-                recalibrate_bn(model, batches)
-
-    def export(lp: Loop) -> None:
-        sd = {k: v.detach().cpu().clone() for k, v in model.state_dict().items()}
-        atomic_save(sd, out / "model.pt")
-        meta = {
-            "arch": "retinaface_mnet025",
-            "state_dict_sha256": state_dict_digest(sd),
-            "epoch": lp.epoch,
-            "image_size": args.image_size,
-            "images": len(dataset),
-            "last": lp.history[-1],
-        }
-        (out / "model.json").write_text(json.dumps(meta, indent=2, default=str))
-
-    def make_loader(epoch: int):
-        shuffle_gen.manual_seed(args.seed * 1_000_003 + epoch)
-        return loader
-
-    history = loop.run(
-        args.epochs,
-        make_loader,
-        step,
-        evaluate=run_hooks if hooks else None,
-        state_extra=lambda: {"args": vars(args)},
-        on_epoch_end=export,
-        before_eval=recalibrate,
+    export = Export(
+        weights=lambda: {k: v.detach().cpu().clone() for k, v in model.state_dict().items()},
+        identity={"arch": "retinaface_mnet025"},
+        details={"image_size": args.image_size, "images": len(dataset)},
     )
-    if loop.epoch and not (out / "model.pt").is_file():
-        export(loop)
-    return {"model": out / "model.pt", "checkpoint": out / "checkpoint.pt", "history": history}
+    return run.fit(
+        {"model": model},
+        loader,
+        lambda n: shuffle_gen.manual_seed(args.seed * 1_000_003 + n),
+        lambda images: to_net_input(images, device),
+        step,
+        export,
+        title="RetinaFace mnet0.25",
+        summary=f"{len(dataset)} images, {sum(len(a.boxes) for a in annotations)} faces, {len(loader)} batches of "
+        f"{args.batch_size} at {args.image_size}px",
+        evaluators=hooks,
+    )
 
 
 def main_train_retinaface(argv: list[str] | None = None, evaluate: Evaluate | None = None) -> int:

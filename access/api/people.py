@@ -1,0 +1,27 @@
+"""People through the API: enrollment's view plus the sites each person may enter, and erasure."""
+
+from __future__ import annotations
+
+from access.lifecycle.erasure import erase_person
+from enrollment.api import views as people
+from faceaccess import roles
+
+from .serializers import PersonWithSitesSerializer
+
+
+class PersonViewSet(people.PersonViewSet):
+    """People (enrollment's view) plus the sites each may enter; ``?site=<id>`` lists a site's people.
+
+    ``DELETE`` erases the person (photos, embeddings, audit entries; the log keeps its events without their
+    name); ``DELETE ?with_history=true`` also removes the snapshots in which they were recognised."""
+
+    serializer_class = PersonWithSitesSerializer
+    write_roles = roles.EDITORS
+
+    def perform_destroy(self, instance) -> None:
+        erase_person(instance, with_history=self.request.query_params.get("with_history") in ("1", "true"))
+
+    def get_queryset(self):
+        queryset = super().get_queryset().prefetch_related("sites")
+        site = self.request.query_params.get("site", "")
+        return queryset.filter(sites=int(site)) if site.isdigit() else queryset

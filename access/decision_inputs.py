@@ -1,0 +1,49 @@
+"""The decision's inputs from stored rows: what :func:`access.decisions.decide` needs to know of people,
+sites, cameras and recorded faces.
+
+Beside the pure decision function so that the worker (a live decision) and the review tools (a what-if
+replay of stored events at another threshold) build the same inputs the same way.
+"""
+
+from __future__ import annotations
+
+from enrollment.models import Person
+
+from . import decisions
+from .models import AccessEvent, Camera, Site
+from .naming import person_token
+from .thresholds import current_threshold, threshold_for
+
+
+def person_facts(person_ids: set[int], names: bool = False) -> dict[int, decisions.PersonFacts]:
+    """What the decision needs to know of these people. Their names are tokens (rendered when read, see
+    access.naming) unless ``names``: reasons stored in the log must not name anybody."""
+    people = Person.objects.filter(pk__in=person_ids).prefetch_related("grants")
+    return {
+        p.pk: decisions.PersonFacts(
+            p.pk, p.name if names else person_token(p.pk), p.active, p.valid_from, p.valid_until,
+            tuple(decisions.Grant(g.site_id, g.valid_from, g.valid_until) for g in p.grants.all()),
+        )
+        for p in people
+    }
+
+
+def recorded_faces(event: AccessEvent) -> list[decisions.FaceInput]:
+    """The decision inputs stored with an event, so a replay (another threshold...) needs no engine."""
+    return [
+        decisions.FaceInput(f.score, f.size_px or 0.0, f.nearest_person_id, f.distance, f.runner_up_distance,
+                            f.impostor_distance)
+        for f in event.faces.order_by("index")
+    ]
+
+
+def site_rules(site: Site, model: str | None = None) -> decisions.SiteRules:
+    """The site's rules for faces embedded by ``model`` (default: the active one)."""
+    threshold = current_threshold(site) if model is None else threshold_for(site, model)
+    return decisions.SiteRules(site.pk, threshold, site.min_face_px, site.min_detection_score)
+
+
+def camera_rules(camera: Camera | None) -> decisions.CameraRules:
+    if camera is None:
+        return decisions.CameraRules()
+    return decisions.CameraRules(camera.pk, frozenset(camera.allowed_people.values_list("pk", flat=True)))

@@ -1,0 +1,82 @@
+"""Console forms: the models' own validation, with labels and help a person understands."""
+
+from __future__ import annotations
+
+from django import forms
+
+from access.models import Camera, Site
+from access.thresholds import set_threshold
+from enrollment.models import Person
+
+
+class DateTimeInput(forms.DateTimeInput):
+    input_type = "datetime-local"
+
+
+class PersonForm(forms.ModelForm):
+    sites = forms.ModelMultipleChoiceField(
+        queryset=Site.objects.all(), required=False, widget=forms.CheckboxSelectMultiple,
+        help_text="Sites this person may enter (every camera of the site, unless a camera's allow-list narrows it).",
+    )
+
+    class Meta:
+        model = Person
+        fields = ["name", "external_id", "active", "valid_from", "valid_until", "notes"]
+        widgets = {"valid_from": DateTimeInput(), "valid_until": DateTimeInput(),
+                   "notes": forms.Textarea(attrs={"rows": 3})}
+        help_texts = {"active": "An inactive person is recognised but never let in.",
+                      "valid_from": "Optional: not let in before this time.",
+                      "valid_until": "Optional: not let in after this time."}
+
+    def __init__(self, *args, **kwargs):
+        super().__init__(*args, **kwargs)
+        if self.instance.pk:
+            self.fields["sites"].initial = list(self.instance.sites.all())
+
+    def clean(self) -> dict:
+        data = super().clean()
+        start, end = data.get("valid_from"), data.get("valid_until")
+        if start and end and start > end:
+            self.add_error("valid_until", "must not be before 'valid from'")
+        return data
+
+    def save(self, commit: bool = True) -> Person:
+        person = super().save(commit=True)
+        person.sites.set(self.cleaned_data.get("sites") or [])
+        return person
+
+
+class SiteForm(forms.ModelForm):
+    class Meta:
+        model = Site
+        fields = ["name", "timezone", "match_threshold", "min_face_px", "min_detection_score", "detection_policy",
+                  "decision_deadline_seconds", "retain_unknown_days", "retain_known_days"]
+        help_texts = {"match_threshold": "Leave empty for the current model's identification threshold. "
+                                         "Tune it on the site's threshold page."}
+
+    def __init__(self, *args, **kwargs):
+        super().__init__(*args, **kwargs)
+        self.fields["match_threshold"].required = False
+
+    def save(self, commit: bool = True) -> Site:
+        value = self.cleaned_data.get("match_threshold")
+        if self.instance.pk and "match_threshold" in self.changed_data and value is not None:
+            set_threshold(self.instance, value, save=False)  # a number set now is the active model's
+        return super().save(commit)
+
+
+class CameraForm(forms.ModelForm):
+    class Meta:
+        model = Camera
+        fields = ["name", "active", "allowed_people", "webhook_url", "debounce_seconds"]
+        widgets = {"allowed_people": forms.SelectMultiple(attrs={"size": 6})}
+        help_texts = {"allowed_people": "Empty: every person of the site may pass. Otherwise only these people.",
+                      "active": "An inactive camera's key is refused."}
+
+    def __init__(self, *args, **kwargs):
+        super().__init__(*args, **kwargs)
+        self.fields["debounce_seconds"].required = False
+
+    def clean_debounce_seconds(self) -> int:
+        value = self.cleaned_data.get("debounce_seconds")
+        return Camera._meta.get_field("debounce_seconds").default if value is None else value

@@ -1,0 +1,66 @@
+"""Review actions on the access log, and the strangers page."""
+
+from __future__ import annotations
+
+from django.contrib import messages
+from django.shortcuts import get_object_or_404, redirect, render
+from django.views.decorators.http import require_POST
+
+from access.models import AccessEvent, Site
+from access.review import strangers
+from access.review.reviews import ReviewError, review
+from enrollment.models import Person
+from faceaccess import roles
+
+from .base import role_required
+
+
+def _int(raw: str | None) -> int | None:
+    return int(raw) if raw and raw.isdigit() else None
+
+
+@require_POST
+@role_required(roles.EDITORS)
+def review_event(request, pk: int):
+    event = get_object_or_404(AccessEvent, pk=pk)
+    person_pk = _int(request.POST.get("person"))
+    person = Person.objects.filter(pk=person_pk).first() if person_pk else None
+    try:
+        done = review(event, request.POST.get("verdict", ""), request.user, _int(request.POST.get("face")),
+                      person, request.POST.get("add_to_enrollment") == "on", request.POST.get("note", ""))
+    except ReviewError as exc:
+        messages.error(request, f"Not recorded: {exc}.")
+    else:
+        what = {"confirmed": "Decision confirmed.",
+                "is_person": f"Recorded: this is {done.person}." + (" The face was added to their photos."
+                                                                     if done.added_to_enrollment else ""),
+                "not_person": f"Recorded: this is not {done.person}. A face this close will no longer be let in "
+                              f"as {done.person}."}[done.verdict]
+        messages.success(request, what)
+    return redirect("console:event", event.pk)
+
+
+@role_required()
+def stranger_list(request):
+    days = _int(request.GET.get("days")) or 7
+    groups = strangers.group_strangers(days=days)
+    return render(request, "console/strangers.html", {"groups": groups, "days": days, "sites": Site.objects.all()})
+
+
+@require_POST
+@role_required(roles.EDITORS)
+def stranger_action(request):
+    face_ids = [int(v) for v in request.POST.getlist("face") if v.isdigit()]
+    if request.POST.get("action") == "dismiss":
+        n = strangers.dismiss_strangers(face_ids)
+        messages.success(request, f"Dismissed {n} face{'s' * (n != 1)}.")
+        return redirect("console:strangers")
+    site_pk = _int(request.POST.get("site"))
+    site = Site.objects.filter(pk=site_pk).first() if site_pk else None
+    try:
+        person = strangers.enroll_strangers(face_ids, request.POST.get("name", ""), site)
+    except ValueError as exc:
+        messages.error(request, f"Not enrolled: {exc}.")
+        return redirect("console:strangers")
+    messages.success(request, f"{person.name} enrolled from {len(face_ids)} door photos.")
+    return redirect("console:person", person.pk)

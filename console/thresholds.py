@@ -1,0 +1,84 @@
+"""Threshold tuning per site (admins): distance plot, implied rates, a suggestion for a false-accept
+target, a what-if replay of recent events, and saving with who/when/from/to in the audit log."""
+
+from __future__ import annotations
+
+from auditlog.models import LogEntry
+from django.contrib import messages
+from django.contrib.contenttypes.models import ContentType
+from django.core.exceptions import ValidationError
+from django.http import HttpResponse
+from django.shortcuts import get_object_or_404, redirect, render
+
+from access.models import Site
+from access.review import tuning
+from access.thresholds import current_threshold, set_threshold
+from faceaccess import roles
+
+from .base import role_required
+
+FAR_TARGETS = [0.001, 0.01, 0.05]
+
+
+def _float(raw: str | None, default: float, low: float, high: float) -> float:
+    try:
+        value = float(raw) if raw not in (None, "") else default
+    except ValueError:
+        return default
+    return min(max(value, low), high)
+
+
+@role_required(roles.ADMINS)
+def thresholds(request, pk: int):
+    site = get_object_or_404(Site, pk=pk)
+    if request.method == "POST":
+        return _save(request, site)
+    threshold = current_threshold(site)
+    candidate = _float(request.GET.get("candidate"), threshold, 0.05, 2.0)
+    far_target = _float(request.GET.get("far"), 0.01, 0.0001, 0.5)
+    last = int(_float(request.GET.get("last"), 100, 10, 2000))
+    d = tuning.site_distances(site)
+    replay = tuning.what_if(site, candidate, last)
+    history = LogEntry.objects.filter(content_type=ContentType.objects.get_for_model(Site), object_pk=str(site.pk),
+                                      action=LogEntry.Action.UPDATE, changes__has_key="match_threshold",
+                                      ).select_related("actor")[:20]
+    context = {
+        "site": site, "d": d, "candidate": candidate, "far_target": far_target, "last": last,
+        "far_targets": FAR_TARGETS, "replay": replay,
+        "rates": [(label, t, d.false_accept(t), d.genuine_accept(t)) for label, t in
+                  (("current", threshold), ("candidate", candidate))],
+        "suggested": d.suggest(far_target),
+        "one_stranger": 1.0 / d.people if d.people else None,
+        "history": [_change(entry) for entry in history],
+    }
+    template = "console/_whatif.html" if request.htmx and request.GET.get("part") == "whatif" else \
+        "console/thresholds.html"
+    return render(request, template, context)
+
+
+@role_required(roles.ADMINS)
+def threshold_plot(request, pk: int):
+    site = get_object_or_404(Site, pk=pk)
+    threshold = current_threshold(site)
+    candidate = _float(request.GET.get("candidate"), threshold, 0.05, 2.0)
+    svg = tuning.plot_svg(tuning.site_distances(site), threshold, candidate)
+    return HttpResponse(svg, content_type="image/svg+xml")
+
+
+def _save(request, site: Site):
+    raw = request.POST.get("threshold", "")
+    old = current_threshold(site)
+    try:
+        set_threshold(site, float(raw))
+    except (ValueError, ValidationError):
+        messages.error(request, f"Not saved: the threshold must be a number in (0, 2], got {raw!r}.")
+        return redirect("console:thresholds", site.pk)
+    value = site.match_threshold
+    messages.success(request, f"Threshold of {site.name} changed from {old:.3f} to {value:.3f}.")
+    return redirect("console:thresholds", site.pk)
+
+
+def _change(entry: LogEntry) -> dict:
+    before, after = entry.changes_dict.get("match_threshold", ["?", "?"])
+    return {"who": entry.actor.get_username() if entry.actor else "system", "when": entry.timestamp,
+            "before": before, "after": after}

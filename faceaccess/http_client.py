@@ -1,0 +1,66 @@
+"""A small JSON and multipart HTTP client for the scripts, benchmarks and tests that talk to a running FaceAccess.
+
+Standard library only, and nothing here imports the rest of the project (no Django), so a script can use it
+outside the service: ``scripts/smoke.py`` loads this file by its path and runs from any Python 3.11.
+
+    body, content_type = multipart({"idempotency_key": "k1"}, {"image": ("door.jpg", photo)})
+    answer = http("POST", f"{base}/api/v1/snapshots/?wait=10", body,
+                  {"Authorization": f"Api-Key {key}", "Content-Type": content_type})
+    if answer.status == 200:
+        print(answer.data["decision"])
+"""
+
+from __future__ import annotations
+
+import json
+import mimetypes
+import urllib.error
+import urllib.request
+import uuid
+from typing import Any, NamedTuple
+
+
+class Response(NamedTuple):
+    """An answer. An error status (4xx, 5xx) is an answer too, never an exception."""
+
+    status: int  # 0 when nothing answered: refused, reset, timed out
+    headers: dict[str, str]
+    data: Any  # the body decoded from JSON; {} when it is empty, not JSON, or nothing answered
+    text: str  # the body as text; when nothing answered, why
+
+
+def multipart(fields: dict[str, str], files: dict[str, tuple[str, bytes] | tuple[str, bytes, str]]
+              ) -> tuple[bytes, str]:
+    """A multipart/form-data body and its Content-Type: ``fields`` (name -> value), then ``files`` (name ->
+    (filename, bytes) or (filename, bytes, content type); the type is guessed from the filename when not given)."""
+    boundary = uuid.uuid4().hex
+    out = bytearray()
+    for name, value in fields.items():
+        out += f'--{boundary}\r\nContent-Disposition: form-data; name="{name}"\r\n\r\n{value}\r\n'.encode()
+    for name, (filename, data, *given) in files.items():
+        content_type = given[0] if given else mimetypes.guess_type(filename)[0] or "application/octet-stream"
+        out += (f'--{boundary}\r\nContent-Disposition: form-data; name="{name}"; filename="{filename}"\r\n'
+                f"Content-Type: {content_type}\r\n\r\n").encode()
+        out += data + b"\r\n"
+    out += f"--{boundary}--\r\n".encode()
+    return bytes(out), f"multipart/form-data; boundary={boundary}"
+
+
+def http(method: str, url: str, body: bytes | None = None, headers: dict[str, str] | None = None,
+         timeout: float = 30.0) -> Response:
+    """One request (a new connection each time). Error statuses are returned; a server that does not answer
+    within ``timeout`` seconds (or refuses the connection) gives status 0."""
+    request = urllib.request.Request(url, data=body, method=method, headers=headers or {})
+    try:
+        with urllib.request.urlopen(request, timeout=timeout) as response:
+            status, raw, got = response.status, response.read(), dict(response.headers)
+    except urllib.error.HTTPError as exc:
+        status, raw, got = exc.code, exc.read(), dict(exc.headers)
+    except (urllib.error.URLError, OSError) as exc:
+        return Response(0, {}, {}, str(exc))
+    text = raw.decode(errors="replace")
+    try:
+        data = json.loads(raw) if raw else {}
+    except ValueError:
+        data = {}
+    return Response(status, got, data, text)
