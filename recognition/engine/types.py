@@ -55,6 +55,8 @@ class Face:
     quality: FaceQuality
     embedding: np.ndarray | None = None  # (128,) float32, unit norm
     crop: np.ndarray | None = field(default=None, repr=False)  # aligned RGB uint8
+    # Passive liveness, probability of a real face in [0, 1]; None until Pipeline.score_liveness scores it.
+    liveness: float | None = None
 
     def to_dict(self, with_embedding: bool = True) -> dict:
         """JSON-friendly view (the CLI's ``--json`` and the service use it)."""
@@ -69,6 +71,8 @@ class Face:
                 "roll": round(self.quality.roll, 1),
             },
         }
+        if self.liveness is not None:
+            out["liveness"] = round(float(self.liveness), 5)
         if with_embedding and self.embedding is not None:
             out["embedding"] = [float(v) for v in self.embedding]
         return out
