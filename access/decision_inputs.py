@@ -32,7 +32,7 @@ def recorded_faces(event: AccessEvent) -> list[decisions.FaceInput]:
     """The decision inputs stored with an event, so a replay (another threshold...) needs no engine."""
     return [
         decisions.FaceInput(f.score, f.size_px or 0.0, f.nearest_person_id, f.distance, f.runner_up_distance,
-                            f.impostor_distance)
+                            f.impostor_distance, f.liveness)
         for f in event.faces.order_by("index")
     ]
 
@@ -40,7 +40,20 @@ def recorded_faces(event: AccessEvent) -> list[decisions.FaceInput]:
 def site_rules(site: Site, model: str | None = None) -> decisions.SiteRules:
     """The site's rules for faces embedded by ``model`` (default: the active one)."""
     threshold = current_threshold(site) if model is None else threshold_for(site, model)
-    return decisions.SiteRules(site.pk, threshold, site.min_face_px, site.min_detection_score)
+    return decisions.SiteRules(site.pk, threshold, site.min_face_px, site.min_detection_score,
+                               site.liveness_policy, site.liveness_threshold)
+
+
+def recorded_site_rules(event: AccessEvent, site: Site, threshold: float) -> decisions.SiteRules:
+    """The rules an event was decided with (stored on it; the site's own where an old event lacks them), at
+    ``threshold`` (a what-if candidate)."""
+    def stored(value, default):
+        return default if value is None or value == "" else value
+
+    return decisions.SiteRules(
+        site.pk, threshold, stored(event.min_face_px, site.min_face_px),
+        stored(event.min_detection_score, site.min_detection_score),
+        stored(event.liveness_policy, decisions.LIVENESS_OFF), stored(event.liveness_threshold, 0.0))
 
 
 def camera_rules(camera: Camera | None) -> decisions.CameraRules:

@@ -16,6 +16,15 @@ GRANTED, DENIED, UNKNOWN, NO_FACE, IGNORED = "granted", "denied", "unknown", "no
 EVENT_DECISIONS = (GRANTED, DENIED, UNKNOWN, NO_FACE)  # a whole snapshot
 FACE_DECISIONS = (GRANTED, DENIED, UNKNOWN, IGNORED)  # one face (ignored: under the site's size or score minimum)
 
+# A site's liveness policy: off (not scored), monitor (scored and recorded, the decision unchanged), enforce (a
+# face under the liveness threshold is never granted).
+LIVENESS_OFF, LIVENESS_MONITOR, LIVENESS_ENFORCE = "off", "monitor", "enforce"
+LIVENESS_POLICIES = (LIVENESS_OFF, LIVENESS_MONITOR, LIVENESS_ENFORCE)
+# Reason codes: a decision's cause in one stable word, for the log's filters ("" for every other decision).
+PRESENTATION_ATTACK = "presentation_attack"  # enforce: the matched face scored under the liveness threshold
+LIVENESS_UNCHECKED = "liveness_unchecked"  # enforce: the matched face has no live score (yet, or could not get one)
+REASON_CODES = (PRESENTATION_ATTACK, LIVENESS_UNCHECKED)
+
 
 @dataclass(frozen=True)
 class SiteRules:
@@ -23,6 +32,12 @@ class SiteRules:
     threshold: float  # Euclidean distance at or under which a face is accepted as a person
     min_face_px: float
     min_detection_score: float
+    liveness_policy: str = LIVENESS_OFF
+    liveness_threshold: float = 0.0  # a live score under it is an attack (enforce) or suspected (monitor)
+
+    def suspected(self, liveness: float | None) -> bool:
+        """Whether a live score says "a print or a screen" at this site (scored and under the threshold)."""
+        return self.liveness_policy != LIVENESS_OFF and liveness is not None and liveness < self.liveness_threshold
 
 
 @dataclass(frozen=True)
@@ -63,6 +78,7 @@ class FaceInput:
     runner_up_distance: float | None = None
     # Distance to the nearest face a reviewer marked "not <nearest person>" (None: there is none).
     impostor_distance: float | None = None
+    liveness: float | None = None  # live score 0..1; None: not scored (only a face about to be let in is)
 
 
 @dataclass(frozen=True)
@@ -70,6 +86,7 @@ class FaceOutcome:
     decision: str  # granted | denied | unknown | ignored
     person_id: int | None  # the person the face was accepted as (granted or denied)
     reason: str
+    code: str = ""  # one of REASON_CODES, or ""
 
 
 @dataclass(frozen=True)
@@ -78,6 +95,7 @@ class Outcome:
     person_id: int | None
     reason: str
     faces: tuple[FaceOutcome, ...]
+    code: str = ""  # the deciding face's reason code
 
 
 def refusal(person: PersonFacts, site: SiteRules, camera: CameraRules, now: dt.datetime) -> str | None:
@@ -129,9 +147,31 @@ def decide_face(
     why_not = refusal(person, site, camera, now)
     if why_not:
         return FaceOutcome(DENIED, person.person_id, f"matched {person.name} at {face.distance:.3f} but {why_not}")
+    if site.liveness_policy == LIVENESS_ENFORCE:
+        if face.liveness is None:
+            return FaceOutcome(DENIED, person.person_id, f"matched {person.name} at {face.distance:.3f} but "
+                               "liveness could not be checked", LIVENESS_UNCHECKED)
+        if face.liveness < site.liveness_threshold:
+            return FaceOutcome(DENIED, person.person_id, f"matched {person.name} at {face.distance:.3f} but "
+                               f"presentation attack suspected: live {face.liveness:.3f} < "
+                               f"{site.liveness_threshold:.3f}", PRESENTATION_ATTACK)
     return FaceOutcome(
         GRANTED, person.person_id, f"matched {person.name} at {face.distance:.3f} <= {site.threshold:.3f}"
     )
+
+
+def liveness_candidate(faces: Sequence[FaceInput], site: SiteRules, outcome: Outcome) -> int | None:
+    """The face whose live score the decision still needs: under ``monitor`` the granted face, under ``enforce``
+    the nearest face that would be granted but for its missing score; None when nothing needs scoring. Only the
+    face that would let somebody in is ever scored, so strangers and empty frames cost nothing."""
+    if site.liveness_policy == LIVENESS_MONITOR:  # only the face that decided: the one that let somebody in
+        granted = [i for i, o in enumerate(outcome.faces) if o.decision == GRANTED]
+        best = min(granted, key=lambda i: faces[i].distance) if granted else None
+        return best if best is not None and faces[best].liveness is None else None
+    if site.liveness_policy == LIVENESS_ENFORCE:  # the nearest one waiting; once it is scored, the next if any
+        waiting = [i for i, o in enumerate(outcome.faces) if o.code == LIVENESS_UNCHECKED and faces[i].liveness is None]
+        return min(waiting, key=lambda i: faces[i].distance) if waiting else None
+    return None
 
 
 def decide(
@@ -155,7 +195,7 @@ def decide(
         hits = [(f, o) for f, o in usable if o.decision == wanted]
         if hits:
             face, best = min(hits, key=lambda fo: fo[0].distance)
-            return Outcome(wanted, best.person_id, best.reason, outcomes)
+            return Outcome(wanted, best.person_id, best.reason, outcomes, best.code)
     # A face within the threshold that is still unknown (a known impostor, a deleted person) says why itself.
     within = [(f, o) for f, o in usable if f.distance is not None and f.distance <= site.threshold]
     if within:

@@ -16,11 +16,12 @@ from django.core.validators import MaxValueValidator, MinValueValidator
 from django.db import models
 from pgvector.django import VectorField
 
+from faceaccess import outbound
 from faceaccess.queries import one_or_none
 from faceaccess.validity import ordered_validity
 from recognition.models import EMBEDDING_DIM, DetectedFace, StoredEmbedding
 
-from . import decisions
+from . import decisions, liveness
 from .thresholds import default_match_threshold, validate_threshold
 
 KEY_PREFIX_LEN = 8
@@ -76,6 +77,17 @@ class Site(models.Model):
     retain_known_days = models.PositiveIntegerField(
         default=90, help_text="Days to keep snapshots (and face embeddings) of events with a recognised person."
     )
+    # Passive liveness (access.liveness, README "Liveness"): whether a matched face must look live to be let in.
+    liveness_policy = models.CharField(
+        max_length=10, choices=[(decisions.LIVENESS_OFF, "off: not scored"),
+                                (decisions.LIVENESS_MONITOR, "monitor: scored and recorded, decisions unchanged"),
+                                (decisions.LIVENESS_ENFORCE, "enforce: a face under the threshold is denied")],
+        default=liveness.DEFAULT_POLICY,
+        help_text="Passive liveness against printed photos and screens held up to the camera. Watch the site's "
+        "live scores in monitor before enforcing.")
+    liveness_threshold = models.FloatField(
+        default=liveness.DEFAULT_THRESHOLD, validators=[liveness.validate_liveness_threshold],
+        help_text="A matched face whose live score (0..1) is under this is taken for a print or a screen.")
     decision_deadline_seconds = models.PositiveIntegerField(
         default=30, help_text="A snapshot that reaches the worker later than this after it arrived ends 'expired' "
         "(logged, not decided): a door answer that late is useless. 0: never.")
@@ -100,6 +112,9 @@ class Site(models.Model):
     def save(self, *args: object, **kwargs: object) -> None:
         self.fill_defaults()
         super().save(*args, **kwargs)
+
+    def clean(self) -> None:
+        liveness.check_policy(self.liveness_policy)
 
     def fill_defaults(self) -> None:
         """The one place a site's threshold default is filled in."""
@@ -152,7 +167,7 @@ class Camera(models.Model):
     last_seen_at = models.DateTimeField(null=True, blank=True)
     created_at = models.DateTimeField(auto_now_add=True)
     # The door's outputs (access/outputs/): the webhook and the debounce of repeated grants.
-    webhook_url = models.URLField(max_length=500, blank=True,
+    webhook_url = models.URLField(max_length=500, blank=True, validators=[outbound.validate_url],
                                   help_text="Optional: POST every decision here (JSON, signed with the secret).")
     webhook_secret = models.CharField(max_length=64, default=new_webhook_secret,
                                       help_text="HMAC-SHA256 key of the webhook's signature.")
@@ -229,6 +244,14 @@ class AccessEvent(models.Model):
     threshold = models.FloatField(null=True, blank=True, help_text="The site threshold in force.")
     min_face_px = models.PositiveIntegerField(null=True, blank=True)
     min_detection_score = models.FloatField(null=True, blank=True)
+    # The liveness rules in force and the deciding face's live score (null: not scored), so that the log can
+    # show and filter it and a what-if replay decides with the same rules.
+    liveness_policy = models.CharField(max_length=10, blank=True)
+    liveness_threshold = models.FloatField(null=True, blank=True)
+    liveness = models.FloatField(null=True, blank=True, help_text="Live score of the deciding face (0..1).")
+    reason_code = models.CharField(max_length=32, blank=True, db_index=True,
+                                   help_text="The decision's cause in one word when it has one "
+                                             "(presentation_attack, liveness_unchecked).")
     model_name = models.CharField(max_length=100, blank=True)
     model_version = models.CharField(max_length=100, blank=True)
     image_width = models.PositiveIntegerField(null=True, blank=True)

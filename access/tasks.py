@@ -9,7 +9,6 @@ they import (an import of this module from below would close a loop).
 from __future__ import annotations
 
 from celery import shared_task
-from django.conf import settings
 
 from faceaccess.jobs import TASK_OPTIONS, RowTask
 
@@ -44,13 +43,19 @@ def reembed_chunk(run: int) -> str:
     return reembed.run_chunk(run)
 
 
-@shared_task(bind=True, name=DELIVER_WEBHOOK, ignore_result=True, acks_late=True)
-def deliver_webhook(self, event_id: int) -> str:
-    """One attempt at the door's webhook; a failed one is retried with exponential back-off."""
-    attempt = self.request.retries + 1
+@shared_task(bind=True, name=DELIVER_WEBHOOK, ignore_result=True, acks_late=True, max_retries=None)
+def deliver_webhook(self, event_id: int, attempt: int | None = None, waits: int = 0) -> str:
+    """One attempt at the door's webhook; a failed one is retried with exponential back-off (webhooks.deliver
+    gives up after FACEACCESS_WEBHOOK_RETRIES). One whose receiver is busy with other deliveries is not attempted:
+    it is re-queued shortly, without counting as an attempt, and the worker's thread goes to other receivers."""
+    attempt = attempt or self.request.retries + 1  # a message queued before ``attempt`` existed counts retries
     outcome = webhooks.deliver(event_id, attempt)
+    if outcome == "busy":
+        raise self.retry(args=(event_id,), kwargs={"attempt": attempt, "waits": waits + 1},
+                         countdown=webhooks.busy_seconds(waits))
     if outcome == "retry":
-        raise self.retry(countdown=webhooks.backoff_seconds(attempt), max_retries=settings.FACEACCESS_WEBHOOK_RETRIES)
+        raise self.retry(args=(event_id,), kwargs={"attempt": attempt + 1, "waits": 0},
+                         countdown=webhooks.backoff_seconds(attempt))
     return outcome
 
 

@@ -3,6 +3,7 @@ FaceAccess (``make run``) on this machine.
 
     .venv/bin/python bench/latency_bench.py --username admin --password ...     # or --token / FACEACCESS_TOKEN
     .venv/bin/python bench/latency_bench.py --n 200 --variants 640x480,250x250 --json out/latency_bench.json
+    .venv/bin/python bench/latency_bench.py --variants 640x480 --liveness off,enforce   # liveness's cost, A/B
 
 Sets up its own site, camera and a few enrolled LFW people (through the API; removed again at the end
 unless --keep), then for each variant posts ``--n`` photos sequentially (after ``--warmup`` unrecorded
@@ -57,6 +58,7 @@ STAGES = [
     ("embed", "align + embed"),
     ("search", "pgvector search (+ impostor check)"),
     ("decide", "decide (people, grants, camera rules)"),
+    ("liveness", "liveness (the face about to be let in)"),
     ("save", "save (the door's debounce look-up)"),
     ("commit", "write + commit (decision UPDATE, face rows)"),
     ("notify", "notify the waiting request (publish -> wake)"),
@@ -222,14 +224,17 @@ def clean_leftovers(admin: HttpClient, tag: str = TAG) -> None:
 
 
 def set_up_door(admin: HttpClient, lfw: Path, people: int, cameras: int = 1, tag: str = TAG,
-                enroll_timeout: float = 600.0, detection_policy: str | None = None) -> Door:
+                enroll_timeout: float = 600.0, detection_policy: str | None = None,
+                liveness_policy: str | None = None, clean: bool = True) -> Door:
     """A site, ``cameras`` cameras, ``people`` LFW people enrolled with two photos each; probes: their other
     photos (expected granted) and as many strangers (one-photo LFW people, expected unknown). The site's
-    ``detection_policy`` is the server's default unless given."""
-    clean_leftovers(admin, tag)
-    run_id = f"{tag}{time.strftime('%Y%m%d-%H%M%S')}"
+    ``detection_policy`` and ``liveness_policy`` are the server's defaults unless given."""
+    if clean:
+        clean_leftovers(admin, tag)
+    run_id = f"{tag}{time.strftime('%Y%m%d-%H%M%S')}{'-' + liveness_policy if liveness_policy else ''}"
     site = admin.ok("POST", "/api/v1/sites/", {"name": run_id, **({"detection_policy": detection_policy}
-                                                                   if detection_policy else {})})
+                                                                   if detection_policy else {}),
+                                               **({"liveness_policy": liveness_policy} if liveness_policy else {})})
     door = Door(admin, site, [], [])
     try:
         for i in range(cameras):
@@ -385,6 +390,8 @@ def main(argv: list[str] | None = None) -> int:
     p.add_argument("--people", type=int, default=8, help="LFW people enrolled for the run")
     p.add_argument("--wait", type=float, default=10.0)
     p.add_argument("--detection-policy", help="the site's detection policy (e.g. close); default: the server's")
+    p.add_argument("--liveness", default="", help="liveness policies to compare on one server, in turns, one site "
+                                                   "each (e.g. off,enforce); default: the server's for new sites")
     p.add_argument("--label", default="", help="a name for this run in the JSON")
     p.add_argument("--json", type=Path, default=REPO / "out" / "latency_bench.json")
     p.add_argument("--keep", action="store_true", help="keep the site, camera and people")
@@ -396,7 +403,15 @@ def main(argv: list[str] | None = None) -> int:
             raise SystemExit(f"unknown variant {v!r}: use 640x480 and/or 250x250")
     urls = [u.strip() for u in args.base_url.split(",") if u.strip()]
     labels = [x.strip() for x in args.labels.split(",") if x.strip()] or urls
-    if len(labels) != len(urls):
+    policies = [x.strip() for x in args.liveness.split(",") if x.strip()] or [None]
+    # An A/B of liveness policies: one server and one door, its site switched to each policy in turn (two sites
+    # would enroll the same people twice, and a face would match the other site's copy of its person).
+    ab_liveness = len(policies) > 1
+    if ab_liveness:
+        if len(urls) != 1:
+            raise SystemExit("--liveness with several policies takes one --base-url")
+        labels = [f"liveness {p}" for p in policies]
+    elif len(labels) != len(urls):
         raise SystemExit("--labels needs one name per --base-url")
     doors: list[Door] = []
     results = []
@@ -404,25 +419,32 @@ def main(argv: list[str] | None = None) -> int:
     try:
         for url in urls:
             admin = HttpClient(url, login(url, args.token, args.username, args.password))
-            doors.append(set_up_door(admin, args.lfw, args.people, detection_policy=args.detection_policy))
+            doors.append(set_up_door(admin, args.lfw, args.people, detection_policy=args.detection_policy,
+                                     liveness_policy=policies[0], cameras=len(policies)))
         cameras = [d.camera_client(u) for d, u in zip(doors, urls, strict=True)]
+        if ab_liveness:  # a camera per policy: each stays within its own rate limit and debounce
+            doors, cameras = doors * len(policies), [doors[0].camera_client(urls[0], i) for i in range(len(policies))]
         runs: dict[tuple[str, str], list[Sample]] = {(lb, v): [] for lb in labels for v in variants}
-        chunk = args.n if len(urls) == 1 else max(1, args.chunk)
+        chunk = args.n if len(labels) == 1 else max(1, args.chunk)
         for start in range(0, args.n, chunk):  # turns: every server and variant gets the same moments
             count = min(chunk, args.n - start)
             for v in variants:
-                for lb, door, camera in zip(labels, doors, cameras, strict=True):
+                for i, (lb, door, camera) in enumerate(zip(labels, doors, cameras, strict=True)):
+                    if ab_liveness:
+                        door.admin.ok("PATCH", f"/api/v1/sites/{door.site['id']}/", {"liveness_policy": policies[i]})
                     warm = args.warmup if start == 0 else 0
                     runs[(lb, v)] += run_variant(camera, door, v, count, warm, args.wait, offset=start)
-        results = [summarise(v if len(urls) == 1 else f"{lb} {v}", runs[(lb, v)]) | {"server": lb}
+        results = [summarise(v if len(labels) == 1 else f"{lb} {v}", runs[(lb, v)]) | {"server": lb}
                    for lb in labels for v in variants]
     finally:
         if not args.keep:
-            for door in doors:
+            for door in {id(d): d for d in doors}.values():
                 door.remove()
     print_summary(results)
-    report = {"label": args.label, "servers": dict(zip(labels, urls, strict=True)), "n": args.n,
+    report = {"label": args.label, "servers": dict(zip(labels, urls * len(labels) if ab_liveness else urls,
+                                                        strict=True)), "n": args.n,
               "detection_policy": args.detection_policy or "server default",
+              "liveness": args.liveness or "server default",
               "wait": args.wait, "load_average_before": load_before, "load_average_after": load_average(),
               "cpus": os.cpu_count(), "python": platform.python_version(), "results": results,
               "time": time.strftime("%Y-%m-%dT%H:%M:%S")}

@@ -12,6 +12,7 @@ MENU = [
     ("console:strangers", "Strangers", roles.EVERYONE),
     ("console:sites", "Sites & cameras", roles.EVERYONE),
     ("console:models", "Models", roles.ADMINS),
+    ("console:lockouts", "Lockouts", roles.ADMINS),
 ]
 
 

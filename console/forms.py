@@ -49,7 +49,8 @@ class PersonForm(forms.ModelForm):
 class SiteForm(forms.ModelForm):
     class Meta:
         model = Site
-        fields = ["name", "timezone", "match_threshold", "min_face_px", "min_detection_score", "detection_policy",
+        fields = ["name", "timezone", "match_threshold", "liveness_policy", "liveness_threshold", "min_face_px",
+                  "min_detection_score", "detection_policy",
                   "decision_deadline_seconds", "retain_unknown_days", "retain_known_days"]
         help_texts = {"match_threshold": "Leave empty for the current model's identification threshold. "
                                          "Tune it on the site's threshold page."}

@@ -9,6 +9,7 @@ from django.http import FileResponse, Http404, JsonResponse
 from django.shortcuts import get_object_or_404, redirect, render
 from django.views.decorators.http import require_POST
 
+from access import liveness
 from access.lifecycle.erasure import erase_person
 from access.models import Site
 from access.thresholds import strictest_threshold
@@ -112,6 +113,7 @@ def _photos_context(person: Person) -> dict:
         "busy": any(f.status not in SETTLED for f in faces),
         "enrolled": sum(1 for f in faces if f.status == FaceImage.Status.ENROLLED),
         "warnings": possible_mix_ups(person),
+        "recapture_under": liveness.DEFAULT_THRESHOLD,  # a photo of a photo or of a screen (a warning only)
     }
 
 

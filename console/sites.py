@@ -8,6 +8,7 @@ from django.db import transaction
 from django.shortcuts import get_object_or_404, redirect, render
 from django.views.decorators.http import require_POST
 
+from access import liveness
 from access.models import Camera, Site
 from faceaccess import roles
 
@@ -29,7 +30,9 @@ def site_edit(request, pk: int | None = None):
         site = form.save()
         messages.success(request, f"Site {site.name} saved (threshold {site.match_threshold:.3f}).")
         return redirect("console:sites")
-    return render(request, "console/site_form.html", {"form": form, "site": site})
+    return render(request, "console/site_form.html", {"form": form, "site": site,
+                                                      "liveness_missing": None if liveness.installed()
+                                                      else liveness.not_installed_message()})
 
 
 @role_required(roles.ADMINS)

@@ -10,6 +10,7 @@ from django.core.exceptions import ValidationError
 from django.http import HttpResponse
 from django.shortcuts import get_object_or_404, redirect, render
 
+from access import liveness
 from access.models import Site
 from access.review import tuning
 from access.thresholds import current_threshold, set_threshold
@@ -50,6 +51,8 @@ def thresholds(request, pk: int):
         "suggested": d.suggest(far_target),
         "one_stranger": 1.0 / d.people if d.people else None,
         "history": [_change(entry) for entry in history],
+        "live": tuning.live_scores(site),
+        "liveness_missing": None if liveness.installed() else liveness.not_installed_message(),
     }
     template = "console/_whatif.html" if request.htmx and request.GET.get("part") == "whatif" else \
         "console/thresholds.html"
@@ -63,6 +66,12 @@ def threshold_plot(request, pk: int):
     candidate = _float(request.GET.get("candidate"), threshold, 0.05, 2.0)
     svg = tuning.plot_svg(tuning.site_distances(site), threshold, candidate)
     return HttpResponse(svg, content_type="image/svg+xml")
+
+
+@role_required(roles.ADMINS)
+def liveness_plot(request, pk: int):
+    site = get_object_or_404(Site, pk=pk)
+    return HttpResponse(tuning.live_plot_svg(tuning.live_scores(site)), content_type="image/svg+xml")
 
 
 def _save(request, site: Site):

@@ -2,7 +2,7 @@
 
 from django.urls import path
 
-from . import dashboard, events, models_page, people, review, sites, thresholds
+from . import dashboard, events, lockouts, models_page, people, review, sites, thresholds
 
 app_name = "console"
 
@@ -25,6 +25,7 @@ urlpatterns = [
     path("sites/<int:pk>/edit/", sites.site_edit, name="site_edit"),
     path("sites/<int:pk>/threshold/", thresholds.thresholds, name="thresholds"),
     path("sites/<int:pk>/threshold/plot.svg", thresholds.threshold_plot, name="threshold_plot"),
+    path("sites/<int:pk>/threshold/liveness.svg", thresholds.liveness_plot, name="liveness_plot"),
     path("sites/<int:site_pk>/cameras/new/", sites.camera_new, name="camera_new"),
     path("cameras/<int:pk>/edit/", sites.camera_edit, name="camera_edit"),
     path("cameras/<int:pk>/rotate/", sites.camera_rotate, name="camera_rotate"),
@@ -38,4 +39,6 @@ urlpatterns = [
     path("strangers/act/", review.stranger_action, name="stranger_action"),
     path("models/", models_page.models_page, name="models"),
     path("models/act/", models_page.models_action, name="models_action"),
+    path("lockouts/", lockouts.lockouts, name="lockouts"),
+    path("lockouts/unlock/", lockouts.unlock, name="lockout_unlock"),
 ]

@@ -91,12 +91,27 @@ def embed_face_image(face_image_id: int, embedder: str | None = None) -> str:
                       "or upload a photo showing only this person")
             return _finish(face_image, is_current, Status.SEVERAL_FACES, reason, **fields)
         fields.update(chosen_face=index, choice_reason=why, chosen_by=chosen_by)
+        if is_current:
+            _score_liveness(pipeline, image, faces[index], face_image.pk)
         return _enroll(face_image, faces[index], pipeline, is_current, fields)
     except Exception as exc:
         log.exception("face image %s failed", face_image_id)
         if is_current:  # a failed re-embed with another model leaves the image's status alone
             mark_failed(FaceImage, face_image_id, f"{type(exc).__name__}: {exc}", processed_at=timezone.now())
         raise
+
+
+def _score_liveness(pipeline: FacePipeline, image: Any, face: Any, face_image_id: int) -> None:
+    """The enrolled face's live score (kept on the photo: the console warns on a likely recapture, a photo of a
+    printed photo or of a screen). A warning only, never a refusal: without the liveness models it stays unset."""
+    from recognition.engine.registry import liveness_installed
+
+    if not liveness_installed():
+        return
+    try:
+        pipeline.score_liveness(image, [face])
+    except Exception as exc:
+        log.warning("face image %s: no live score (%s: %s)", face_image_id, type(exc).__name__, exc)
 
 
 def _candidate(index: int, face: Any, unusable: str | None, pipeline: FacePipeline, with_embedding: bool
@@ -240,7 +255,7 @@ def choose_face(face_image_id: int, index: int, chosen_by: str) -> FaceImage:
             model_name=face["model_name"], model_version=face["model_version"],
         )
         for name in FaceImage.FIELDS:
-            setattr(image, name, face[name])
+            setattr(image, name, face.get(name))  # faces kept before a field existed lack it
         delete_file_on_commit(image.crop)
         image.crop.name = ""
         image.status = Status.ENROLLED

@@ -155,6 +155,14 @@ MEDIA_ROOT = Path(env_str("MEDIA_ROOT") or DATA_DIR / "media")
 MEDIA_URL = "/media/"
 
 FACEACCESS_MAX_UPLOAD_BYTES = env_int("FACEACCESS_MAX_UPLOAD_BYTES", 10 * 1024 * 1024)
+# The web server (faceaccess/serve.py; docs/running.md, "The web server"): a request's line + headers within
+# HEADER_TIMEOUT s of its first byte (a new connection's, of the accept), its body within BODY_TIMEOUT s after
+# them, a keep-alive connection idle at most IDLE_TIMEOUT s; connections in all and per client address (0: none).
+FACEACCESS_WEB_HEADER_TIMEOUT = env_float("FACEACCESS_WEB_HEADER_TIMEOUT", 10.0)
+FACEACCESS_WEB_BODY_TIMEOUT = env_float("FACEACCESS_WEB_BODY_TIMEOUT", 60.0)
+FACEACCESS_WEB_IDLE_TIMEOUT = env_float("FACEACCESS_WEB_IDLE_TIMEOUT", 30.0)
+FACEACCESS_WEB_MAX_CONNECTIONS = env_int("FACEACCESS_WEB_MAX_CONNECTIONS", 4000)
+FACEACCESS_WEB_CONNECTIONS_PER_ADDRESS = env_int("FACEACCESS_WEB_CONNECTIONS_PER_ADDRESS", 64)
 FACEACCESS_MAX_PIXELS = env_int("FACEACCESS_MAX_PIXELS", 40_000_000)
 # Photo decodes (pixels, not headers) running at once in one process: each 40 MP one holds ~120 MB or more.
 FACEACCESS_MAX_CONCURRENT_DECODES = env_int("FACEACCESS_MAX_CONCURRENT_DECODES", 2)
@@ -274,10 +282,20 @@ CELERY_TASK_ANNOTATIONS = {name: {"ignore_result": True}
 CELERY_TASK_ALWAYS_EAGER = env_bool("FACEACCESS_CELERY_EAGER", False)
 # Extra task modules for the worker to import (the test suite adds probes this way).
 CELERY_IMPORTS = ["access.tasks", *env_list("FACEACCESS_CELERY_IMPORTS", [])]
-# Door webhooks (access/outputs/webhooks.py): per attempt timeout, retries with exponential back-off from this delay.
-FACEACCESS_WEBHOOK_TIMEOUT = env_float("FACEACCESS_WEBHOOK_TIMEOUT", 3.0)
+# Door webhooks (access/outputs/webhooks.py): one attempt's whole time (connect, send, the answer's headers) and its
+# connection's, retries with exponential back-off from this delay.
+FACEACCESS_WEBHOOK_TIMEOUT = env_float("FACEACCESS_WEBHOOK_TIMEOUT", 2.0)
+FACEACCESS_WEBHOOK_CONNECT_TIMEOUT = env_float("FACEACCESS_WEBHOOK_CONNECT_TIMEOUT", 1.0)
 FACEACCESS_WEBHOOK_RETRIES = env_int("FACEACCESS_WEBHOOK_RETRIES", 5)
 FACEACCESS_WEBHOOK_BACKOFF_SECONDS = env_float("FACEACCESS_WEBHOOK_BACKOFF_SECONDS", 2.0)
+# At most this many deliveries at once to one receiver (host:port, counted in Redis by every worker); a delivery to
+# a receiver at its limit waits its turn (re-queued after this delay, doubled while it waits, up to the timeout) and
+# leaves the I/O worker's threads to the other receivers.
+FACEACCESS_WEBHOOK_PER_RECEIVER = env_int("FACEACCESS_WEBHOOK_PER_RECEIVER", 2)
+FACEACCESS_WEBHOOK_BUSY_RETRY_SECONDS = env_float("FACEACCESS_WEBHOOK_BUSY_RETRY_SECONDS", 0.25)
+# Webhooks go to public addresses only (faceaccess/outbound.py), except to these networks and host names
+# (comma-separated CIDRs, addresses, names; ".lan" for every name under lan): a lock controller on the LAN.
+FACEACCESS_WEBHOOK_ALLOW = env_list("FACEACCESS_WEBHOOK_ALLOW", [])
 
 # --- REST API ------------------------------------------------------------------------------------
 REST_FRAMEWORK = {
@@ -316,14 +334,17 @@ CACHES = {
                     "socket_connect_timeout": FACEACCESS_THROTTLE_CACHE_TIMEOUT},
     },
 }
-# django-axes: after this many failed logins (console, admin, token endpoint) from one IP, or for one username,
-# further attempts are refused without checking the password for FACEACCESS_LOGIN_COOLOFF_SECONDS, doubled for
-# every attempt made while locked out, up to FACEACCESS_LOGIN_COOLOFF_MAX_SECONDS.
+# django-axes: after this many failed logins (console, admin, token endpoint) for one username from one IP, that
+# username is refused from that IP (only) without checking the password for FACEACCESS_LOGIN_COOLOFF_SECONDS,
+# doubled for every attempt made while locked out, up to FACEACCESS_LOGIN_COOLOFF_MAX_SECONDS; the same account
+# from another address is not affected. Password checks per IP, whatever the username, are throttled
+# (FACEACCESS_LOGIN_RATE_PER_IP, DRF's rate syntax, counted in the throttle cache).
 FACEACCESS_LOGIN_FAILURE_LIMIT = env_int("FACEACCESS_LOGIN_FAILURE_LIMIT", 5)
 FACEACCESS_LOGIN_COOLOFF_SECONDS = env_float("FACEACCESS_LOGIN_COOLOFF_SECONDS", 60.0)
-FACEACCESS_LOGIN_COOLOFF_MAX_SECONDS = env_float("FACEACCESS_LOGIN_COOLOFF_MAX_SECONDS", 3600.0)
+FACEACCESS_LOGIN_COOLOFF_MAX_SECONDS = env_float("FACEACCESS_LOGIN_COOLOFF_MAX_SECONDS", 900.0)
+FACEACCESS_LOGIN_RATE_PER_IP = env_str("FACEACCESS_LOGIN_RATE_PER_IP", "30/min")
 AXES_FAILURE_LIMIT = FACEACCESS_LOGIN_FAILURE_LIMIT
-AXES_LOCKOUT_PARAMETERS = ["ip_address", "username"]
+AXES_LOCKOUT_PARAMETERS = [["username", "ip_address"]]
 AXES_COOLOFF_TIME = "faceaccess.api.auth.lockout_cooloff"
 AXES_USE_ATTEMPT_EXPIRATION = True  # each record expires after its own cool-off (the back-off), not a global one
 AXES_LOCKOUT_CALLABLE = "faceaccess.api.auth.lockout_response"

@@ -28,9 +28,12 @@ class DetectedFace(models.Model):
     sharpness = models.FloatField(null=True, blank=True)
     yaw = models.FloatField(null=True, blank=True)
     roll = models.FloatField(null=True, blank=True)
+    # Passive liveness: the probability of a real face in front of the camera (0..1, low = a print or a screen);
+    # null when it was not scored (liveness off, not installed, or not a face anybody would be let in as).
+    liveness = models.FloatField(null=True, blank=True, help_text="Live score 0..1 (low: a print or a screen).")
 
     # The fields above, i.e. what fields_of() fills and face_fields() copies.
-    FIELDS = ("box", "landmarks", "score", "size_px", "sharpness", "yaw", "roll")
+    FIELDS = ("box", "landmarks", "score", "size_px", "sharpness", "yaw", "roll", "liveness")
 
     class Meta:
         abstract = True
@@ -50,6 +53,7 @@ class DetectedFace(models.Model):
             "sharpness": float(face.quality.sharpness),
             "yaw": float(face.quality.yaw),
             "roll": float(face.quality.roll),
+            "liveness": None if getattr(face, "liveness", None) is None else float(face.liveness),
         }
 
     def set_face(self, face: Any) -> None:

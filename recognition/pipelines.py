@@ -41,6 +41,11 @@ class FacePipeline(Protocol):
         detection: Any = None,
     ) -> list[list[Any]]: ...
 
+    def score_liveness(self, image: np.ndarray, faces: Sequence[Any]) -> list[float]:
+        """Live scores of ``faces`` found in ``image`` (also stored on each face); raises when liveness is not
+        installed."""
+        ...
+
 
 _lock = threading.Lock()
 _loaded: dict[str, FacePipeline] = {}
@@ -93,8 +98,10 @@ def _load(name: str) -> FacePipeline:
         pass  # already set, or inter-op work already ran in this process
     started = time.monotonic()
     device = settings.FACEACCESS_DEVICE
+    from recognition.engine.registry import liveness_installed
+
     pipe = Pipeline.load(embedder=name, device=None if device == "auto" else device,
-                         fp16=settings.FACEACCESS_ENGINE_FP16)
+                         fp16=settings.FACEACCESS_ENGINE_FP16, liveness=liveness_installed())  # loaded now, once
     log.info("loaded pipeline %s-%s on %s%s in %.1f s (%d torch threads, batches of up to %d)", pipe.embedder_name,
              pipe.embedder_version, getattr(pipe, "device", "?"), " fp16" if settings.FACEACCESS_ENGINE_FP16 else "",
              time.monotonic() - started, threads, settings.FACEACCESS_BATCH_SIZE)

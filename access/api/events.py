@@ -12,6 +12,7 @@ from rest_framework.authentication import SessionAuthentication
 from rest_framework.decorators import action
 
 from access import decisions
+from access.filters import LIVENESS_CHOICES, by_liveness
 from access.models import AccessEvent, faces_without_vectors
 from faceaccess import roles
 from faceaccess.api.base import Pages
@@ -21,7 +22,9 @@ from .authentication import CameraKeyAuthentication, HasRoleOrCamera, camera_of
 from .serializers import AccessEventSerializer
 
 _INT_FILTERS = {"camera": "camera_id", "site": "site_id", "person": "person_id"}
-_CHOICE_FILTERS = {"decision": list(decisions.EVENT_DECISIONS), "status": AccessEvent.Status.values}
+_CHOICE_FILTERS = {"decision": list(decisions.EVENT_DECISIONS), "status": AccessEvent.Status.values,
+                   "reason_code": list(decisions.REASON_CODES)}
+_LIVENESS = [value for value, _ in LIVENESS_CHOICES]
 
 
 def _when(name: str, raw: str):
@@ -42,6 +45,10 @@ def filter_events(queryset, params):
             if params[name] not in allowed:
                 raise ApiError("invalid_filter", f"{name} must be one of {', '.join(allowed)}")
             queryset = queryset.filter(**{name: params[name]})
+    if params.get("liveness"):
+        if params["liveness"] not in _LIVENESS:
+            raise ApiError("invalid_filter", f"liveness must be one of {', '.join(_LIVENESS)}")
+        queryset = by_liveness(queryset, params["liveness"])
     if params.get("since"):
         queryset = queryset.filter(received_at__gte=_when("since", params["since"]))
     if params.get("until"):
@@ -55,6 +62,10 @@ _FILTER_DOCS = [
     OpenApiParameter("person", int),
     OpenApiParameter("decision", str, enum=list(decisions.EVENT_DECISIONS)),
     OpenApiParameter("status", str, enum=AccessEvent.Status.values),
+    OpenApiParameter("reason_code", str, enum=list(decisions.REASON_CODES),
+                     description="presentation_attack: denied as a print or a screen (liveness enforced)"),
+    OpenApiParameter("liveness", str, enum=_LIVENESS,
+                     description="the deciding face's live score against the site's liveness threshold"),
     OpenApiParameter("since", str, description="ISO 8601; received at or after"),
     OpenApiParameter("until", str, description="ISO 8601; received before"),
 ]

@@ -5,7 +5,7 @@ from __future__ import annotations
 from django.core.exceptions import ValidationError as DjangoValidationError
 from rest_framework import serializers
 
-from access import naming
+from access import liveness, naming
 from access.models import AccessEvent, AccessEventFace, Camera, Site, WebhookDelivery
 from access.thresholds import set_threshold
 from enrollment.api.serializers import PersonSerializer
@@ -17,17 +17,30 @@ class SiteSerializer(serializers.ModelSerializer):
     """The threshold's default and range come from the model (``Site.fill_defaults``, ``validate_threshold``)."""
 
     url = serializers.HyperlinkedIdentityField(view_name="api:site-detail")
+    liveness_status = serializers.SerializerMethodField(
+        help_text='"installed", or why liveness cannot be enforced on this server and how to install it.')
 
     class Meta:
         model = Site
         fields = [
             "id", "url", "name", "timezone", "match_threshold", "threshold_model", "other_thresholds",
             "threshold_note", "min_face_px", "min_detection_score",
+            "liveness_policy", "liveness_threshold", "liveness_status",
             "detection_policy", "decision_deadline_seconds", "retain_unknown_days", "retain_known_days",
             "created_at", "updated_at",
         ]
         # The threshold's model is the active one's when it is set; a model switch remaps it (access.thresholds).
         read_only_fields = ["threshold_model", "other_thresholds", "threshold_note", "created_at", "updated_at"]
+
+    def get_liveness_status(self, site: Site) -> str:
+        return liveness.status()
+
+    def validate_liveness_policy(self, value: str) -> str:
+        try:
+            liveness.check_policy(value)
+        except DjangoValidationError as exc:
+            raise serializers.ValidationError(exc.message_dict["liveness_policy"]) from None
+        return value
 
     def update(self, instance: Site, validated_data: dict) -> Site:
         if "match_threshold" in validated_data:  # a number set now is the active model's, and re-tuned
@@ -89,7 +102,7 @@ class AccessEventFaceSerializer(BuiltOnceModelSerializer):
         model = AccessEventFace
         fields = [
             "index", "decision", "reason", "box", "landmarks", "score", "size_px", "sharpness", "yaw", "roll",
-            "nearest_person", "distance", "runner_up_person", "runner_up_distance",
+            "nearest_person", "distance", "runner_up_person", "runner_up_distance", "liveness",
         ]
         read_only_fields = fields
 
@@ -113,7 +126,8 @@ class AccessEventSerializer(BuiltOnceModelSerializer):
         fields = [
             "id", "url", "status", "decision", "reason", "person", "person_name", "camera", "site",
             "received_at", "captured_at", "processed_at", "latency_ms", "threshold", "min_face_px",
-            "min_detection_score", "model_name", "model_version", "image_width", "image_height",
+            "min_detection_score", "liveness_policy", "liveness_threshold", "liveness", "reason_code",
+            "model_name", "model_version", "image_width", "image_height",
             "idempotency_key", "repeat_of", "faces", "webhook_deliveries", "timings",
         ]
         read_only_fields = fields

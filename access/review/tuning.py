@@ -19,7 +19,7 @@ from enrollment.models import FaceEmbedding
 from recognition.pipelines import current_embedder_name
 
 from .. import decisions
-from ..decision_inputs import camera_rules, person_facts, recorded_faces
+from ..decision_inputs import camera_rules, person_facts, recorded_faces, recorded_site_rules
 from ..models import AccessEvent, Site
 
 MAX_EMBEDDINGS = 3000  # pairwise distances of this many fit in memory easily (36 MB of float32)
@@ -137,11 +137,66 @@ def what_if(site: Site, candidate: float, last: int = 100) -> WhatIf:
     names = {pk: p.name for pk, p in people.items()}
     out = WhatIf(len(events))
     for e in events:
-        min_px = e.min_face_px if e.min_face_px is not None else site.min_face_px
-        min_score = e.min_detection_score if e.min_detection_score is not None else site.min_detection_score
-        rules = decisions.SiteRules(site.pk, candidate, min_px, min_score)
+        rules = recorded_site_rules(e, site, candidate)
         replay = decisions.decide(inputs[e.pk], rules, camera_rules(e.camera), people, e.received_at)
         if replay.decision != e.decision or replay.person_id != e.person_id:
             out.changed.append({"event": e, "was": e.decision, "now": replay.decision,
                                 "person": names.get(replay.person_id, ""), "reason": replay.reason})
     return out
+
+
+@dataclass
+class LiveScores:
+    """The live scores of a site's recent decided events: the faces let in, and those taken for attacks
+    (refused under enforce, or under the threshold in monitor)."""
+
+    granted: np.ndarray
+    suspected: np.ndarray
+    threshold: float
+    policy: str
+
+    @property
+    def count(self) -> int:
+        return int(self.granted.size + self.suspected.size)
+
+
+def live_scores(site: Site, last: int = 2000) -> LiveScores:
+    """The deciding faces' live scores of the site's last ``last`` scored events."""
+    rows = list(AccessEvent.objects.filter(site=site, status=AccessEvent.Status.DONE, liveness__isnull=False)
+                .order_by("-received_at").values_list("liveness", "liveness_threshold", "reason_code")[:last])
+    suspected = [s for s, t, code in rows if code == decisions.PRESENTATION_ATTACK or (t is not None and s < t)]
+    granted = [s for s, t, code in rows if not (code == decisions.PRESENTATION_ATTACK or (t is not None and s < t))]
+    return LiveScores(np.asarray(granted, np.float64), np.asarray(suspected, np.float64), site.liveness_threshold,
+                      site.liveness_policy)
+
+
+def live_plot_svg(scores: LiveScores) -> str:
+    """Histogram of live scores (log-odds axis: the scores crowd near 0 and 1) with the site's threshold line."""
+    import matplotlib
+
+    matplotlib.use("Agg")
+    from matplotlib.figure import Figure
+
+    def logit(p: np.ndarray | float) -> np.ndarray:
+        p = np.clip(np.asarray(p, np.float64), 1e-12, 1 - 1e-12)
+        return np.log10(p / (1 - p))
+
+    fig = Figure(figsize=(8, 3.2), dpi=100)
+    ax = fig.add_subplot()
+    bins = np.linspace(-12, 12, 73)
+    if scores.granted.size:
+        ax.hist(logit(scores.granted), bins=bins, alpha=0.6, color="#0f8a4b", label=f"let in ({scores.granted.size})")
+    if scores.suspected.size:
+        ax.hist(logit(scores.suspected), bins=bins, alpha=0.6, color="#c8302b",
+                label=f"taken for a print or a screen ({scores.suspected.size})")
+    ax.axvline(float(logit(scores.threshold)), color="#141a2a", linewidth=2,
+               label=f"liveness threshold {scores.threshold:.3f}")
+    ticks = [1e-9, 1e-6, 1e-3, 0.5, 1 - 1e-3, 1 - 1e-6, 1 - 1e-9]
+    ax.set_xticks([float(logit(t)) for t in ticks], ["1e-9", "1e-6", "0.001", "0.5", "0.999", "1-1e-6", "1-1e-9"])
+    ax.set_xlabel("live score of the face (left: a print or a screen, right: a live person)")
+    ax.set_ylabel("events")
+    ax.legend(fontsize=8, loc="upper left")
+    fig.tight_layout()
+    buf = io.StringIO()
+    fig.savefig(buf, format="svg")
+    return buf.getvalue()

@@ -37,6 +37,7 @@ STAGES = (
     ("embed", "worker", "alignment + embedding (for the whole batch)"),
     ("search", "worker", "pgvector nearest person + runner-up, impostor check"),
     ("decide", "worker", "people, grants and camera rules, the decision"),
+    ("liveness", "worker", "the live score of the face about to be let in, and the decision again (policy not off)"),
     ("save", "worker", "getting the decision's write ready (the door's debounce look-up)"),
     ("commit", "worker", "writing the decision and the faces, and committing them"),
     ("notify", "web", "the decision's publication reaching the waiting request"),

@@ -7,6 +7,7 @@ Decisions are a pure function (:mod:`access.decisions`) of inputs stored with th
 
 from __future__ import annotations
 
+import dataclasses
 import logging
 import time
 
@@ -118,15 +119,16 @@ def process_snapshot(event_id: int, intake: dict | None = None) -> str:
                 faces = engine_faces(get_pipeline(model), [image], event.site.detection_policy, {})[0]
             timings.update({k: round(v, 3) for k, v in engine.items()})
             clock.last = time.perf_counter()
-            return _match_decide_save(event, image.shape, faces, timings, clock, model)
+            return _match_decide_save(event, image, faces, timings, clock, model)
         except Exception as exc:
             log.exception("snapshot %s failed", event_id)
             fail(event_id, f"{type(exc).__name__}: {exc}", timings)
             raise
 
 
-def _match_decide_save(event: AccessEvent, shape, faces, timings: dict, clock: Stopwatch,
+def _match_decide_save(event: AccessEvent, image, faces, timings: dict, clock: Stopwatch,
                        model: str | None = None) -> str:
+    shape = image.shape
     pipeline = get_pipeline(model)
     matches = gallery.identify([f.embedding for f in faces], pipeline.embedder_name, pipeline.embedder_version)
     site = site_rules(event.site, pipeline.embedder_name)
@@ -144,8 +146,13 @@ def _match_decide_save(event: AccessEvent, shape, faces, timings: dict, clock: S
         for f, m, imp in zip(faces, matches, impostors, strict=True)
     ]
     people = person_facts({i.nearest_person_id for i in inputs if i.nearest_person_id is not None})
-    outcome = decisions.decide(inputs, site, camera_rules(event.camera), people, event.received_at)
+    camera = camera_rules(event.camera)
+    outcome = decisions.decide(inputs, site, camera, people, event.received_at)
     clock.lap("decide")
+    if site.liveness_policy != decisions.LIVENESS_OFF:
+        outcome = _check_liveness(event.pk, image, faces, inputs, site, camera, people, outcome, pipeline,
+                                  event.received_at)
+        clock.lap("liveness")
     committed = time.perf_counter()
     repeat = (door.first_granted_within(event.camera, outcome.person_id, event.received_at, event.pk)
               if outcome.decision == decisions.GRANTED else None)
@@ -155,6 +162,26 @@ def _match_decide_save(event: AccessEvent, shape, faces, timings: dict, clock: S
         publish_decision(event.pk, AccessEvent.Status.DONE, decision=outcome.decision,
                          commit=round(commit - timings.get("save", 0.0), 3))
     return outcome.decision
+
+
+def _check_liveness(event_id: int, image, faces, inputs: list[decisions.FaceInput], site: decisions.SiteRules,
+                    camera: decisions.CameraRules, people, outcome: decisions.Outcome, pipeline: FacePipeline,
+                    now) -> decisions.Outcome:
+    """Score the face the decision still needs a live score for (the one about to let somebody in), decide
+    again, and repeat while another face takes its place (enforce: a print beside a live colleague). Nothing
+    else is scored. A score that cannot be had (liveness not installed in this worker, an engine error) leaves
+    the face unscored: under enforce it is then denied ("liveness could not be checked"), under monitor the
+    decision stands unscored."""
+    while (index := decisions.liveness_candidate(inputs, site, outcome)) is not None:
+        try:
+            live = float(pipeline.score_liveness(image, [faces[index]])[0])
+        except Exception as exc:
+            log.warning("event %s: no live score (%s: %s)", event_id, type(exc).__name__, exc)
+            return outcome
+        inputs[index] = dataclasses.replace(inputs[index], liveness=live)
+        faces[index].liveness = live
+        outcome = decisions.decide(inputs, site, camera, people, now)
+    return outcome
 
 
 def _impostor_distance(face, match, site: decisions.SiteRules, pipeline: FacePipeline) -> float | None:
@@ -178,6 +205,8 @@ def _save_outcome(event, shape, faces, matches, outcome, inputs, site: decisions
         "person_id": outcome.person_id, "processed_at": now,
         "latency_ms": (now - event.received_at).total_seconds() * 1000.0, "threshold": site.threshold,
         "min_face_px": site.min_face_px, "min_detection_score": site.min_detection_score,
+        "liveness_policy": site.liveness_policy, "liveness_threshold": site.liveness_threshold,
+        "liveness": _deciding_liveness(outcome, inputs), "reason_code": outcome.code,
         "model_name": pipeline.embedder_name, "model_version": pipeline.embedder_version,
         "image_height": int(shape[0]), "image_width": int(shape[1]),
         "repeat_of_id": repeat,
@@ -205,3 +234,11 @@ def _save_outcome(event, shape, faces, matches, outcome, inputs, site: decisions
             for i, (face, m, o, inp) in enumerate(zip(faces, matches, outcome.faces, inputs, strict=True))
         )
     return True
+
+
+def _deciding_liveness(outcome: decisions.Outcome, inputs: list[decisions.FaceInput]) -> float | None:
+    """The live score of the face that decided (the one accepted as ``outcome.person_id``), if it was scored."""
+    scored = [i.liveness for i, o in zip(inputs, outcome.faces, strict=True)
+              if i.liveness is not None and o.person_id is not None and o.person_id == outcome.person_id
+              and o.decision == outcome.decision]
+    return scored[0] if scored else None

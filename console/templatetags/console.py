@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 from django import template
+from django.utils.html import format_html
 
 register = template.Library()
 
@@ -37,3 +38,22 @@ def names(text: str) -> str:
 def word(value: str | None) -> str:
     """A stored word for people to read: 'no_face' -> 'no face' (the stored value stays the CSS class)."""
     return str(value or "").replace("_", " ")
+
+
+@register.simple_tag
+def live_badge(score: float | None, threshold: float | None, code: str = "") -> str:
+    """The liveness badge of an event or a face: refused as an attack, suspected (under the threshold, e.g. in
+    monitor), live, or nothing when it was not scored."""
+    def num(value: float | None) -> str:
+        return f"{float(value or 0.0):.3f}"  # formatted first: format_html escapes its arguments
+
+    if code == "presentation_attack":
+        return format_html('<span class="badge attack" title="live score {} under {}">print or screen refused</span>',
+                           num(score), num(threshold))
+    if score is None or threshold is None:
+        return ""
+    if score < threshold:
+        return format_html('<span class="badge suspected" title="under the liveness threshold {}">suspected print · '
+                           "live {}</span>", num(threshold), num(score))
+    return format_html('<span class="badge live" title="liveness threshold {}">live {}</span>', num(threshold),
+                       num(score))

@@ -60,7 +60,7 @@ class FaceImageSerializer(serializers.ModelSerializer):
         model = FaceImage
         fields = [
             "id", "url", "person", "status", "reason", "original_name", "width", "height", "faces_found",
-            "detection_score", "box", "landmarks", "face_size_px", "sharpness", "yaw", "roll",
+            "detection_score", "box", "landmarks", "face_size_px", "sharpness", "yaw", "roll", "liveness",
             "faces", "chosen_face", "choice_reason", "choose_url", "uploaded_at", "processed_at",
         ]
         read_only_fields = fields

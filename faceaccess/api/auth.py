@@ -1,26 +1,37 @@
-"""Password guessing: django-axes lockouts with back-off, and the throttled token endpoint.
+"""Password guessing: django-axes lockouts per (username, address) with a capped back-off, a per-address throttle of
+password checks, and the throttled token endpoint.
 
 django-axes records every failed login (the console's /login/, the Django admin and ``POST /api/v1/auth/token/``:
-they all go through ``django.contrib.auth.authenticate`` with the request) and, once an IP address or a username
-has ``FACEACCESS_LOGIN_FAILURE_LIMIT`` failures, refuses further attempts in ``LockoutBackend``, the first
-authentication backend, before ModelBackend hashes the password: a locked-out guess costs a database lookup, not
-a password hash, so it does not slow the doors down.
+they all go through ``django.contrib.auth.authenticate`` with the request) and, once one username has
+``FACEACCESS_LOGIN_FAILURE_LIMIT`` failures from one IP address (``AXES_LOCKOUT_PARAMETERS = [["username",
+"ip_address"]]``), refuses that username from that address in ``LockoutBackend``, the first authentication
+backend, before ModelBackend hashes the password: a locked-out guess costs a database lookup, not a password hash,
+so it does not slow the doors down. The same account from another address, and other accounts from that address,
+are not affected: a guesser cannot lock the admin out.
 
 The lockout lasts ``FACEACCESS_LOGIN_COOLOFF_SECONDS`` after the last attempt, doubled for each attempt made past
 the limit (each one is recorded, so a guesser that keeps trying keeps doubling it), up to
-``FACEACCESS_LOGIN_COOLOFF_MAX_SECONDS``. The answer is 429 with ``Retry-After``.
+``FACEACCESS_LOGIN_COOLOFF_MAX_SECONDS``. The answer is 429 with ``Retry-After``. An admin lifts one on the
+console's Lockouts page (:func:`unlock`) or with axes' commands (``manage.py axes_reset``, ``axes_reset_username
+<name>``, ``axes_reset_ip_username <ip> <name>``).
+
+An address that tries many usernames is throttled instead: ``LockoutBackend`` counts every password check per
+address (``FACEACCESS_LOGIN_RATE_PER_IP``, a DRF throttle in the shared throttle cache) and refuses the ones over
+the rate with 429, also before any hashing.
 """
 
 from __future__ import annotations
 
 import datetime as dt
+import logging
 import math
 
 from axes.backends import AxesStandaloneBackend
+from axes.exceptions import AxesBackendPermissionDenied
 from axes.handlers.proxy import AxesProxyHandler
 from axes.helpers import get_client_ip_address, get_client_username
 from django.conf import settings
-from django.db.models import Q
+from django.db.models import Max, Sum
 from django.http import HttpRequest, HttpResponse, JsonResponse
 from django.utils import timezone
 from knox.models import AuthToken
@@ -31,11 +42,29 @@ from rest_framework.response import Response
 
 from .errors import JsonErrorsMixin
 from .middleware import is_api
-from .throttling import ClientIPThrottle, UsernameThrottle
+from .throttling import ClientIPThrottle, FailOpenThrottle, _cache_key_part
+
+log = logging.getLogger(__name__)
+THROTTLED_WAIT = "faceaccess_login_wait"  # request attribute: seconds, when the address throttle refused it
+
+
+class AddressThrottle(FailOpenThrottle):
+    """Password checks per client address (REMOTE_ADDR, as django-axes counts it), whatever the username:
+    FACEACCESS_LOGIN_RATE_PER_IP."""
+
+    scope = "login_ip"
+
+    def get_rate(self) -> str | None:
+        return settings.FACEACCESS_LOGIN_RATE_PER_IP or None
+
+    def get_cache_key(self, request, view) -> str | None:
+        ip = request.META.get("REMOTE_ADDR") or "unknown"
+        return self.cache_format % {"scope": self.scope, "ident": _cache_key_part(ip)}
 
 
 class LockoutBackend(AxesStandaloneBackend):
-    """django-axes' check, first in AUTHENTICATION_BACKENDS: refuses a locked-out client before any hashing.
+    """django-axes' check, first in AUTHENTICATION_BACKENDS: refuses a throttled address or a locked-out
+    (username, address) before any hashing.
 
     A call without a request (``Client.login()`` in tests, a script) has no client to count: it is let through to
     the next backend rather than refused with an error as axes' own backend does."""
@@ -43,32 +72,34 @@ class LockoutBackend(AxesStandaloneBackend):
     def authenticate(self, request, username=None, password=None, **kwargs):
         if request is None:
             return None
+        throttle = AddressThrottle()
+        if not throttle.allow_request(request, None):
+            # Flagged as axes flags a lockout: its middleware (console, admin) and the token view answer 429.
+            setattr(request, THROTTLED_WAIT, max(1, math.ceil(throttle.wait() or 1)))
+            request.axes_locked_out = True
+            raise AxesBackendPermissionDenied("too many login attempts from this address")
         return super().authenticate(request, username=username, password=password, **kwargs)
 
 
+def _pair(request: HttpRequest) -> tuple[str | None, str | None]:
+    """The (address, username) axes counts the request's failures under."""
+    ip = getattr(request, "axes_ip_address", None) or get_client_ip_address(request)
+    try:
+        username = get_client_username(request)
+    except Exception:  # an unreadable body: axes counts it without a username
+        username = None
+    return ip, username if isinstance(username, str) else None
+
+
 def _live_attempts(request: HttpRequest | None) -> list[dict]:
-    """axes' failure records (not yet expired) for the request's IP address and for the username it tries."""
+    """axes' failure records (not yet expired) of the request's username from the request's address."""
     from axes.models import AccessAttempt
 
     if request is None:
         return []
-    ip = getattr(request, "axes_ip_address", None) or get_client_ip_address(request)
-    try:
-        username = get_client_username(request)
-    except Exception:  # an unreadable body: count by IP only
-        username = None
-    match = Q(ip_address=ip) if ip else Q(pk__in=[])
-    if isinstance(username, str) and username:
-        match |= Q(username=username)
-    rows = AccessAttempt.objects.filter(match, expiration__expires_at__gt=timezone.now())
-    return list(rows.values("ip_address", "username", "failures_since_start", "attempt_time"))
-
-
-def _failures(rows: list[dict], ip: str | None, username: str | None) -> int:
-    """As axes counts them with AXES_LOCKOUT_PARAMETERS = ["ip_address", "username"]: the larger of the two sums."""
-    by_ip = sum(r["failures_since_start"] for r in rows if ip and r["ip_address"] == ip)
-    by_user = sum(r["failures_since_start"] for r in rows if username and r["username"] == username)
-    return max(by_ip, by_user)
+    ip, username = _pair(request)
+    rows = AccessAttempt.objects.filter(ip_address=ip, username=username, expiration__expires_at__gt=timezone.now())
+    return list(rows.values("failures_since_start", "attempt_time"))
 
 
 def cooloff_for(failures: int) -> dt.timedelta:
@@ -81,44 +112,73 @@ def cooloff_for(failures: int) -> dt.timedelta:
 
 
 def lockout_cooloff(request: HttpRequest | None) -> dt.timedelta:
-    """AXES_COOLOFF_TIME: how long the failures of this request's IP address / username are remembered."""
-    rows = _live_attempts(request)
-    if not rows:
-        return cooloff_for(0)
-    ip = getattr(request, "axes_ip_address", None) or get_client_ip_address(request)
-    try:
-        username = get_client_username(request)
-    except Exception:
-        username = None
-    return cooloff_for(_failures(rows, ip, username))
+    """AXES_COOLOFF_TIME: how long the failures of this request's username from its address are remembered."""
+    return cooloff_for(sum(r["failures_since_start"] for r in _live_attempts(request)))
 
 
 def retry_after_seconds(request: HttpRequest) -> int:
-    """Seconds until the request's IP address and username are no longer locked out (at least 1)."""
+    """Seconds until the request is let through again (at least 1): the address throttle's wait when that refused
+    it, else until the (username, address) lockout ends."""
+    throttled = getattr(request, THROTTLED_WAIT, None)
+    if throttled:
+        return int(throttled)
     rows = _live_attempts(request)
-    cooloff = lockout_cooloff(request)
+    cooloff = cooloff_for(sum(r["failures_since_start"] for r in rows))
     if not rows:
         return max(1, math.ceil(cooloff.total_seconds()))
     latest = max(r["attempt_time"] for r in rows)
     return max(1, math.ceil((latest + cooloff - timezone.now()).total_seconds()))
 
 
-def _message(seconds: int) -> str:
-    wait = f"{seconds} s" if seconds < 120 else f"{math.ceil(seconds / 60)} min"
-    return (f"too many failed logins from this address or for this account: try again in {wait} "
+def _wait_words(seconds: int) -> str:
+    return f"{seconds} s" if seconds < 120 else f"{math.ceil(seconds / 60)} min"
+
+
+def _message(seconds: int, throttled: bool = False) -> str:
+    if throttled:
+        return f"too many login attempts from this address: try again in {_wait_words(seconds)}"
+    return (f"too many failed logins for this account from this address: try again in {_wait_words(seconds)} "
             "(every attempt before then doubles the wait)")
 
 
 def lockout_response(request: HttpRequest, original_response=None, credentials=None) -> HttpResponse:
     """AXES_LOCKOUT_CALLABLE: 429 with Retry-After (JSON under /api/, text elsewhere)."""
     seconds = retry_after_seconds(request)
+    throttled = bool(getattr(request, THROTTLED_WAIT, None))
+    message = _message(seconds, throttled)
     if is_api(request):
-        response = JsonResponse({"error": "locked_out", "detail": _message(seconds)}, status=429)
+        response = JsonResponse({"error": "throttled" if throttled else "locked_out", "detail": message},
+                                status=429)
     else:
-        response = HttpResponse(_message(seconds).capitalize() + ".\n", status=429,
-                                content_type="text/plain; charset=utf-8")
+        response = HttpResponse(message.capitalize() + ".\n", status=429, content_type="text/plain; charset=utf-8")
     response["Retry-After"] = str(seconds)
     return response
+
+
+# ---------------------------------------------------------------- for admins -------------------------------------
+
+def current_lockouts() -> list[dict]:
+    """Every (username, address) with live failure records, most recent first: ``username``, ``ip_address``,
+    ``failures``, ``last_attempt``, ``until`` (when its records expire) and ``locked`` (at the limit or past it)."""
+    from axes.models import AccessAttempt
+
+    rows = (AccessAttempt.objects.filter(expiration__expires_at__gt=timezone.now())
+            .values("username", "ip_address")
+            .annotate(failures=Sum("failures_since_start"), last_attempt=Max("attempt_time"),
+                      until=Max("expiration__expires_at"))
+            .order_by("-last_attempt"))
+    limit = settings.FACEACCESS_LOGIN_FAILURE_LIMIT
+    return [{**row, "locked": row["failures"] >= limit} for row in rows]
+
+
+def unlock(username: str | None, ip_address: str | None, by: str = "") -> int:
+    """Forget the failures of ``username`` from ``ip_address`` (both as axes recorded them): it may log in from
+    there again at once. Returns how many records went."""
+    from axes.models import AccessAttempt
+
+    count, _ = AccessAttempt.objects.filter(username=username, ip_address=ip_address).delete()
+    log.warning("login lockout of %r from %s lifted by %s (%d records)", username, ip_address, by or "?", count)
+    return count
 
 
 class LockedOut(exceptions.APIException):
@@ -132,11 +192,12 @@ class LockedOut(exceptions.APIException):
 
 class ObtainTokenView(JsonErrorsMixin, GenericAPIView):
     """``POST /api/v1/auth/token/`` with ``username`` and ``password``: a new API token (django-rest-knox: only its
-    hash is stored; it expires after FACEACCESS_TOKEN_TTL_HOURS). Throttled per client IP and per username (429
-    before the password is looked at), and counted by django-axes like the console's login (429 once locked
-    out)."""
+    hash is stored; it expires after FACEACCESS_TOKEN_TTL_HOURS). Throttled per client IP (429 before the password
+    is looked at), and counted by django-axes like the console's login (429 once that username is locked out from
+    that address). Not throttled per username: whoever sends it, a count per username would let anyone lock the
+    account's owner out."""
 
-    throttle_classes = [ClientIPThrottle, UsernameThrottle]
+    throttle_classes = [ClientIPThrottle]
     serializer_class = AuthTokenSerializer
     authentication_classes = []
     permission_classes = []
@@ -148,6 +209,8 @@ class ObtainTokenView(JsonErrorsMixin, GenericAPIView):
         except exceptions.ValidationError:
             # axes flags the request (DRF's, which authenticate() received) when this failure reached the limit
             # or when LockoutBackend refused a locked-out client without checking its password.
+            if getattr(request, THROTTLED_WAIT, None):
+                raise exceptions.Throttled(wait=getattr(request, THROTTLED_WAIT)) from None
             if getattr(request, "axes_locked_out", False):
                 raise LockedOut(retry_after_seconds(request)) from None
             raise

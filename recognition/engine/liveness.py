@@ -29,7 +29,7 @@ from .nets.minifasnet import ARCHS, INPUT_SIZE, LIVE_CLASS, fuse_batchnorm
 # threshold at which no calibration print passes (it is also their equal-error point); a face scoring
 # below it is treated as an attack. NUAA prints score 1e-11..0.021, live webcam faces 0.04..1; about 1% of
 # genuine LFW press photos (mostly ones with black borders) score below it as well.
-DEFAULT_LIVENESS_THRESHOLD = 0.022
+DEFAULT_LIVENESS_THRESHOLD = registry.DEFAULT_LIVENESS_THRESHOLD
 
 
 def liveness_installed() -> bool:

@@ -202,6 +202,10 @@ MODELS: dict[str, ModelSpec] = {s.name: s for s in (DETECTOR, SFACE, FACENET, FA
 LIVENESS: dict[str, ModelSpec] = {s.name: s for s in (MINIFASNET_V2, MINIFASNET_V1SE)}
 EMBEDDERS = [s.name for s in MODELS.values() if s.kind == "embedder"]
 DEFAULT_EMBEDDER = SFACE.name
+# The live score under which a face is taken for an attack (a print, a screen), calibrated by
+# bench/liveness_bench.py on NUAA subjects 0001-0006 (MODELS.md, "Liveness"). Here, not in liveness.py, so that
+# the web process can read it without importing torch.
+DEFAULT_LIVENESS_THRESHOLD = 0.022
 LIVENESS_INSTALL_HINT = (
     "install them with `python -m recognition.engine fetch-weights --from DIR` (DIR holding "
     f"{MINIFASNET_V2.raw_filename} and {MINIFASNET_V1SE.raw_filename}) or "

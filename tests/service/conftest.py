@@ -75,13 +75,16 @@ def near(vec: np.ndarray, distance: float, seed: int = 0) -> np.ndarray:
     return (out / np.linalg.norm(out)).astype(np.float32)
 
 
-def fake_face(embedding: np.ndarray | None, score: float = 0.99, size: float = 120.0):
+def fake_face(embedding: np.ndarray | None, score: float = 0.99, size: float = 120.0, live: float = 0.9):
+    """A face as the engine returns it; ``live`` is what the fake's liveness model will score it (a print: low)."""
     from recognition.engine.types import Face, FaceQuality
 
     box = np.array([10, 10, 10 + size, 10 + size], np.float32)
     landmarks = np.array([[40, 50], [80, 50], [60, 70], [45, 95], [75, 95]], np.float32)
     crop = np.full((112, 112, 3), 128, np.uint8)
-    return Face(box, score, landmarks, FaceQuality(size, 50.0, 1.0, 2.0), embedding, crop)
+    face = Face(box, score, landmarks, FaceQuality(size, 50.0, 1.0, 2.0), embedding, crop)
+    face.true_live = live  # not the Face's liveness: that stays None until somebody scores it
+    return face
 
 
 @dataclass
@@ -93,6 +96,8 @@ class FakePipeline:
     calls: int = 0
     error: Exception | None = None
     detections: list = field(default_factory=list)  # the detection policy of each call
+    liveness_calls: list = field(default_factory=list)  # how many faces each score_liveness call scored
+    liveness_error: Exception | None = None  # e.g. liveness not installed in this worker
 
     def register(self, color: tuple[int, int, int], faces: list) -> bytes:
         self.faces_by_color[tuple(color)] = faces
@@ -107,11 +112,20 @@ class FakePipeline:
         out = []
         for image in images:
             key = tuple(int(c) for c in image[0, 0])
-            faces = [fake_face(f.embedding, f.score, f.quality.size_px) for f in self.faces_by_color.get(key, [])]
+            faces = [fake_face(f.embedding, f.score, f.quality.size_px, f.true_live)
+                     for f in self.faces_by_color.get(key, [])]
             for f in faces:
                 f.crop = f.crop if return_crops else None
             out.append(faces)
         return out
+
+    def score_liveness(self, image, faces) -> list[float]:
+        if self.liveness_error is not None:
+            raise self.liveness_error
+        self.liveness_calls.append(len(faces))
+        for f in faces:
+            f.liveness = f.true_live
+        return [f.true_live for f in faces]
 
 
 def hold_pipeline(monkeypatch, pipe, settings=None):

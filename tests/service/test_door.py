@@ -17,19 +17,31 @@ from .conftest import enroll_vector, fake_face, make_person, near, unit
 pytestmark = [pytest.mark.django_db(transaction=True), pytest.mark.usefixtures("eager_celery", "media")]
 
 
+@pytest.fixture(autouse=True)
+def receivers_on_this_machine(settings):
+    """The test receivers listen on loopback, which webhooks may only reach when the installation allows it."""
+    settings.FACEACCESS_WEBHOOK_ALLOW = ["127.0.0.1/32"]
+
+
 class Receiver:
     """A door controller on localhost that records what it gets and answers ``status``."""
 
-    def __init__(self, status: int = 200):
+    def __init__(self, status: int = 200, headers: dict | None = None, body: bytes = b""):
         self.status, self.requests = status, []
-        outer = self
+        outer, outer_body = self, body
 
         class Handler(BaseHTTPRequestHandler):
             def do_POST(self):  # noqa: N802 (http.server's name)
                 body = self.rfile.read(int(self.headers["Content-Length"]))
                 outer.requests.append(({k.lower(): v for k, v in self.headers.items()}, body))
                 self.send_response(outer.status)
+                for name, value in (headers or {}).items():
+                    self.send_header(name, value)
+                self.send_header("Content-Length", str(len(outer_body)))
                 self.end_headers()
+                self.wfile.write(outer_body)
+
+            do_GET = do_POST  # noqa: N815 (a followed redirect would arrive as a GET)
 
             def log_message(self, *args):
                 pass
@@ -129,3 +141,49 @@ def test_the_api_and_the_console_show_the_deliveries_and_repeats(fake_pipeline, 
     assert "#1" in client.get(f"/events/{first['id']}/").content.decode()
     assert f"of <a href=\"/events/{first['id']}/\">event {first['id']}</a>" in client.get(
         f"/events/{again['id']}/").content.decode()
+
+
+def test_a_redirect_is_not_followed_and_is_recorded_as_a_failure(fake_pipeline, camera, alice, receiver, settings):
+    """Issue 17, item 4: a 302 was followed as a GET to another host and port, with the signature headers."""
+    settings.FACEACCESS_WEBHOOK_RETRIES = 1
+    bouncer = Receiver(status=302, headers={"Location": f"{receiver.url}/elsewhere?token=abc"})
+    try:
+        camera.camera.webhook_url = bouncer.url
+        camera.camera.save()
+        event = camera.decided(fake_pipeline.register((107, 0, 0), [fake_face(unit(1))]))
+        assert len(bouncer.requests) == 2 and receiver.requests == []  # retried, never followed
+        attempts = list(WebhookDelivery.objects.filter(event_id=event["id"]).values_list("status_code", "error",
+                                                                                             "delivered"))
+        shown = f"redirect refused: {receiver.url}/elsewhere"  # where to, without the query
+        assert attempts == [(302, shown, False), (302, shown, False)]
+    finally:
+        bouncer.close()
+
+
+def test_delivery_errors_are_fixed_words_not_the_receivers_text(fake_pipeline, camera, alice, settings, staff):
+    """What event readers see of a failed delivery: never the receiver's body nor an exception's text."""
+    from django.test import Client
+
+    from faceaccess.embedded import free_port
+
+    settings.FACEACCESS_WEBHOOK_RETRIES = 0
+    broken = Receiver(status=500, body=b"Traceback: psycopg.OperationalError password=hunter2 at db-internal:5432")
+    try:
+        camera.camera.webhook_url = broken.url
+        camera.camera.save()
+        first = camera.decided(fake_pipeline.register((108, 0, 0), [fake_face(unit(1))]))
+        camera.camera.webhook_url = f"http://127.0.0.1:{free_port()}/door"  # nothing listens there
+        camera.camera.save()
+        second = camera.decided(fake_pipeline.register((109, 0, 0), [fake_face(unit(2))]))
+    finally:
+        broken.close()
+    assert [d["error"] for d in first["webhook_deliveries"]] == ["HTTP 500"]
+    assert [d["error"] for d in second["webhook_deliveries"]] == ["connection refused"]
+    client = Client()
+    client.force_login(staff.auditor)
+    for event in (first, second):
+        page = client.get(f"/events/{event['id']}/").content.decode()
+        assert "hunter2" not in page and "Errno" not in page and "Traceback" not in page
+    secret = camera.camera.webhook_secret
+    rows = " ".join(WebhookDelivery.objects.values_list("error", flat=True))
+    assert secret not in rows and camera.key not in rows

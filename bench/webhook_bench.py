@@ -1,0 +1,181 @@
+"""Door webhooks with one receiver that never answers (issue 17, item 4): another camera's delivery lag.
+
+    .venv/bin/python bench/webhook_bench.py            # starts its own `make run` runner on a temp data dir
+
+Starts `make run`'s runner (bench/own_runner.py: PostgreSQL, Redis, the engine worker, the threaded I/O worker that
+delivers webhooks, the web server) on a temp data dir, with ``FACEACCESS_WEBHOOK_ALLOW=127.0.0.1/32`` so that its
+worker may post to this script's two receivers on loopback: a good one (answers 204 at once) and a silent one
+(accepts the connection, reads the request, never answers). Then, through the runner's own database and broker
+(Django in this process, on the runner's data dir and ports), it makes two cameras' decided events and queues their
+deliveries exactly as the door's step does (``faceaccess.jobs.send("access.tasks.deliver_webhook", id)``):
+
+1. ``alone``: the good camera's ``--deliveries`` events, ``--interval`` s apart;
+2. ``silent``: a burst of ``--burst`` events for the silent receiver's camera first, then the good camera's
+   ``--deliveries`` events ``--interval`` s apart, with one more silent-receiver event after every second one.
+
+The lag of a delivery is from queuing it to the good receiver having its request (both measured here). Prints p50 /
+p95 / max per phase, and how many connections the silent receiver had open at once; writes ``--json``. The same
+script runs against older code from a copy of that tree (``git archive <rev> | tar -x -C DIR``, then copy this file
+and own_runner.py into ``DIR/bench/`` and run it there): it only queues tasks by name and reads the ORM.
+"""
+
+from __future__ import annotations
+
+import argparse
+import json
+import math
+import os
+import platform
+import socket
+import sys
+import threading
+import time
+from http.server import BaseHTTPRequestHandler, ThreadingHTTPServer
+from pathlib import Path
+
+from own_runner import REPO, OwnRunner
+
+sys.path.insert(0, str(REPO))  # this tree's code, even when another checkout is the one installed
+
+
+class Good:
+    def __init__(self):
+        self.arrived: dict[int, float] = {}
+        outer = self
+
+        class Handler(BaseHTTPRequestHandler):
+            def do_POST(self):  # noqa: N802 (http.server's name)
+                body = self.rfile.read(int(self.headers["Content-Length"]))
+                outer.arrived[json.loads(body)["event"]] = time.monotonic()
+                self.send_response(204)
+                self.end_headers()
+
+            def log_message(self, *args):
+                pass
+
+        self.server = ThreadingHTTPServer(("127.0.0.1", 0), Handler)
+        self.server.daemon_threads = True
+        self.url = f"http://127.0.0.1:{self.server.server_port}/door"
+        threading.Thread(target=self.server.serve_forever, daemon=True).start()
+
+
+class Silent:
+    def __init__(self):
+        self.sock = socket.create_server(("127.0.0.1", 0), backlog=128)
+        self.url = f"http://127.0.0.1:{self.sock.getsockname()[1]}/door"
+        self.open = self.most_open = self.accepted = 0
+        self.lock = threading.Lock()
+        threading.Thread(target=self._accept, daemon=True).start()
+
+    def _accept(self):
+        while True:
+            try:
+                conn, _ = self.sock.accept()
+            except OSError:
+                return
+            with self.lock:
+                self.open += 1
+                self.accepted += 1
+                self.most_open = max(self.most_open, self.open)
+            threading.Thread(target=self._hold, args=(conn,), daemon=True).start()
+
+    def _hold(self, conn):
+        try:
+            while conn.recv(65536):
+                pass
+        except OSError:
+            pass
+        finally:
+            conn.close()
+            with self.lock:
+                self.open -= 1
+
+
+def percentile(values: list[float], q: float) -> float:
+    ordered = sorted(values)
+    return ordered[max(0, math.ceil(q * len(ordered)) - 1)] if ordered else float("nan")
+
+
+def main() -> None:
+    parser = argparse.ArgumentParser(description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter)
+    parser.add_argument("--deliveries", type=int, default=40, help="good-camera deliveries per phase")
+    parser.add_argument("--interval", type=float, default=0.25, help="seconds between the good camera's events")
+    parser.add_argument("--burst", type=int, default=8, help="silent-receiver events queued before the phase")
+    parser.add_argument("--drain", type=float, default=60.0, help="seconds to wait for the last deliveries")
+    parser.add_argument("--json", type=Path, default=REPO / "out" / "webhook_bench.json")
+    args = parser.parse_args()
+
+    good, silent = Good(), Silent()
+    os.environ["FACEACCESS_WEBHOOK_ALLOW"] = "127.0.0.1/32"  # the runner's workers may post to loopback
+    runner = OwnRunner(8, prefix="faceaccess-webhook-bench-")
+    print(f"starting FaceAccess from {REPO} (log {runner.log}) ...", flush=True)
+    try:
+        runner.wait_up()
+        for name in ("FACEACCESS_DATA_DIR", "FACEACCESS_PG_PORT", "FACEACCESS_REDIS_PORT"):
+            os.environ[name] = runner.env[name]
+        for name in ("DATABASE_URL", "REDIS_URL", "MEDIA_ROOT"):
+            os.environ.pop(name, None)
+        os.environ["DJANGO_SETTINGS_MODULE"] = "faceaccess.settings"
+        import django
+
+        django.setup()
+        from django.conf import settings
+        from django.utils import timezone
+
+        from access.models import AccessEvent, Camera, Site
+        from faceaccess.jobs import send
+
+        site = Site.objects.create(name="webhook bench")
+        cameras = {}
+        for name, url in (("good", good.url), ("silent", silent.url)):
+            camera = Camera(site=site, name=name, webhook_url=url)
+            camera.set_new_key()
+            camera.save()
+            cameras[name] = camera
+
+        def queue(name: str) -> tuple[int, float]:
+            now = timezone.now()
+            event = AccessEvent.objects.create(camera=cameras[name], site=site, received_at=now, processed_at=now,
+                                               status="done", decision="granted")
+            at = time.monotonic()
+            send("access.tasks.deliver_webhook", event.pk)
+            return event.pk, at
+
+        phases = []
+        for phase in ("alone", "silent"):
+            if phase == "silent":
+                for _ in range(args.burst):
+                    queue("silent")
+            sent: dict[int, float] = {}
+            for i in range(args.deliveries):
+                pk, at = queue("good")
+                sent[pk] = at
+                if phase == "silent" and i % 2:
+                    queue("silent")
+                time.sleep(args.interval)
+            deadline = time.monotonic() + args.drain
+            while not set(sent) <= set(good.arrived) and time.monotonic() < deadline:
+                time.sleep(0.1)
+            lags = [good.arrived[pk] - at for pk, at in sent.items() if pk in good.arrived]
+            row = {"phase": phase, "deliveries": len(sent), "arrived": len(lags),
+                   "p50_ms": round(percentile(lags, 0.5) * 1000), "p95_ms": round(percentile(lags, 0.95) * 1000),
+                   "max_ms": round(max(lags) * 1000) if lags else None,
+                   "silent_connections": silent.accepted, "silent_most_open_at_once": silent.most_open}
+            phases.append(row)
+            print(f"{phase:>7}: {row['arrived']}/{row['deliveries']} arrived, another camera's webhook p50 "
+                  f"{row['p50_ms']} ms, p95 {row['p95_ms']} ms, max {row['max_ms']} ms; silent receiver: "
+                  f"{silent.accepted} connections, at most {silent.most_open} at once", flush=True)
+        knobs = {k: getattr(settings, k, None) for k in (
+            "FACEACCESS_WEBHOOK_TIMEOUT", "FACEACCESS_WEBHOOK_CONNECT_TIMEOUT", "FACEACCESS_WEBHOOK_PER_RECEIVER",
+            "FACEACCESS_WEBHOOK_RETRIES")}
+        result = {"repo": str(REPO), "machine": platform.platform(), "load_average": os.getloadavg(),
+                  "settings": knobs, "args": {k: str(v) for k, v in vars(args).items()}, "phases": phases}
+        args.json.parent.mkdir(parents=True, exist_ok=True)
+        args.json.write_text(json.dumps(result, indent=2) + "\n")
+        print(f"load average {os.getloadavg()[0]:.1f}; settings {knobs}; written to {args.json}")
+    finally:
+        runner.stop()
+
+
+if __name__ == "__main__":
+    main()
