@@ -26,7 +26,6 @@ import json
 import math
 import os
 import platform
-import socket
 import sys
 import threading
 import time
@@ -34,6 +33,8 @@ from http.server import BaseHTTPRequestHandler, ThreadingHTTPServer
 from pathlib import Path
 
 from own_runner import REPO, OwnRunner
+
+from faceaccess.http_client import SilentReceiver
 
 sys.path.insert(0, str(REPO))  # this tree's code, even when another checkout is the one installed
 
@@ -59,38 +60,6 @@ class Good:
         threading.Thread(target=self.server.serve_forever, daemon=True).start()
 
 
-class Silent:
-    def __init__(self):
-        self.sock = socket.create_server(("127.0.0.1", 0), backlog=128)
-        self.url = f"http://127.0.0.1:{self.sock.getsockname()[1]}/door"
-        self.open = self.most_open = self.accepted = 0
-        self.lock = threading.Lock()
-        threading.Thread(target=self._accept, daemon=True).start()
-
-    def _accept(self):
-        while True:
-            try:
-                conn, _ = self.sock.accept()
-            except OSError:
-                return
-            with self.lock:
-                self.open += 1
-                self.accepted += 1
-                self.most_open = max(self.most_open, self.open)
-            threading.Thread(target=self._hold, args=(conn,), daemon=True).start()
-
-    def _hold(self, conn):
-        try:
-            while conn.recv(65536):
-                pass
-        except OSError:
-            pass
-        finally:
-            conn.close()
-            with self.lock:
-                self.open -= 1
-
-
 def percentile(values: list[float], q: float) -> float:
     ordered = sorted(values)
     return ordered[max(0, math.ceil(q * len(ordered)) - 1)] if ordered else float("nan")
@@ -105,7 +74,7 @@ def main() -> None:
     parser.add_argument("--json", type=Path, default=REPO / "out" / "webhook_bench.json")
     args = parser.parse_args()
 
-    good, silent = Good(), Silent()
+    good, silent = Good(), SilentReceiver()
     os.environ["FACEACCESS_WEBHOOK_ALLOW"] = "127.0.0.1/32"  # the runner's workers may post to loopback
     runner = OwnRunner(8, prefix="faceaccess-webhook-bench-")
     print(f"starting FaceAccess from {REPO} (log {runner.log}) ...", flush=True)

@@ -14,6 +14,8 @@ from __future__ import annotations
 
 import json
 import mimetypes
+import socket
+import threading
 import urllib.error
 import urllib.request
 import uuid
@@ -64,3 +66,44 @@ def http(method: str, url: str, body: bytes | None = None, headers: dict[str, st
     except ValueError:
         data = {}
     return Response(status, got, data, text)
+
+
+class SilentReceiver:
+    """A webhook receiver that accepts every connection and never answers (a dead lock controller), for the
+    tests and benchmarks of webhook isolation; counts the connections open at once. ``url`` is where it listens."""
+
+    def __init__(self):
+        self.sock = socket.create_server(("127.0.0.1", 0), backlog=64)
+        self.port = self.sock.getsockname()[1]
+        self.url = f"http://127.0.0.1:{self.port}/door"
+        self.open = self.most_open = self.accepted = 0
+        self.lock = threading.Lock()
+        self.closed = False
+        threading.Thread(target=self._accept, daemon=True).start()
+
+    def _accept(self):
+        while not self.closed:
+            try:
+                conn, _ = self.sock.accept()
+            except OSError:
+                return
+            with self.lock:
+                self.open += 1
+                self.accepted += 1
+                self.most_open = max(self.most_open, self.open)
+            threading.Thread(target=self._hold, args=(conn,), daemon=True).start()
+
+    def _hold(self, conn):
+        try:
+            while conn.recv(65536):  # read the request, answer nothing, until the client gives up
+                pass
+        except OSError:
+            pass
+        finally:
+            conn.close()
+            with self.lock:
+                self.open -= 1
+
+    def close(self):
+        self.closed = True
+        self.sock.close()

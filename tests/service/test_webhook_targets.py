@@ -27,6 +27,7 @@ from django.utils import timezone
 
 from access.models import AccessEvent, WebhookDelivery
 from faceaccess import outbound
+from faceaccess.http_client import SilentReceiver
 
 from .conftest import make_camera
 
@@ -219,45 +220,6 @@ def test_a_stored_internal_url_is_refused_at_delivery(site, recorder):
 
 # ---------------------------------------------------------------- one silent receiver ----------------------------
 
-class Silent:
-    """A receiver that accepts every connection and never answers; counts the connections open at once."""
-
-    def __init__(self):
-        self.sock = socket.create_server(("127.0.0.1", 0), backlog=64)
-        self.port = self.sock.getsockname()[1]
-        self.open = self.most_open = self.accepted = 0
-        self.lock = threading.Lock()
-        self.closed = False
-        threading.Thread(target=self._accept, daemon=True).start()
-
-    def _accept(self):
-        while not self.closed:
-            try:
-                conn, _ = self.sock.accept()
-            except OSError:
-                return
-            with self.lock:
-                self.open += 1
-                self.accepted += 1
-                self.most_open = max(self.most_open, self.open)
-            threading.Thread(target=self._hold, args=(conn,), daemon=True).start()
-
-    def _hold(self, conn):
-        try:
-            while conn.recv(65536):  # read the request, answer nothing, until the client gives up
-                pass
-        except OSError:
-            pass
-        finally:
-            conn.close()
-            with self.lock:
-                self.open -= 1
-
-    def close(self):
-        self.closed = True
-        self.sock.close()
-
-
 def p95(values: list[float]) -> float:
     ordered = sorted(values)
     return ordered[max(0, math.ceil(0.95 * len(ordered)) - 1)]
@@ -273,7 +235,7 @@ def test_a_silent_receiver_delays_only_itself(site, recorder, tmp_path):
     from faceaccess.redis_conn import client as redis_client
     from tests.conftest import REPO_ROOT, _stop_worker, database_url_for
 
-    silent = Silent()
+    silent = SilentReceiver()
     queue = f"webhooks-{uuid.uuid4().hex[:8]}"  # this test's own queue: no other worker takes its deliveries
     hostname = f"io-{queue}@localhost"
     env = {**os.environ, "DATABASE_URL": database_url_for(connection.settings_dict),
