@@ -6,8 +6,10 @@ from collections.abc import Callable, Iterable
 from functools import wraps
 
 from django.contrib.auth.views import redirect_to_login
+from django.http import Http404
 from django.shortcuts import render
 
+from access.api.base import whole_number
 from faceaccess import roles
 
 
@@ -29,8 +31,14 @@ def role_required(allowed: Iterable[str] = roles.EVERYONE) -> Callable:
     return decorate
 
 
+MAX_PAGE = 10 ** 9
+
+
 def page(request, per_page: int = 50) -> tuple[int, int]:
-    """(offset, number) of ``?page=`` (1-based), forgiving of junk."""
+    """(offset, number) of ``?page=`` (1-based), forgiving of junk; a page past ``MAX_PAGE`` is a 404 (its offset
+    would overflow the database's bigint, a 500)."""
     raw = request.GET.get("page", "1")
-    number = int(raw) if raw.isdigit() and int(raw) > 0 else 1
+    number = whole_number(raw) or 1
+    if number > MAX_PAGE:
+        raise Http404("no such page")
     return (number - 1) * per_page, number

@@ -21,6 +21,16 @@ CSV_COLUMNS = ["id", "received_at", "site", "camera", "status", "decision", "per
                "reason", "latency_ms"]
 
 
+_FORMULA_START = ("=", "+", "-", "@", "\t", "\r")
+
+
+def safe_cell(value):
+    """A text cell a spreadsheet would not run as a formula (CSV injection, OWASP: prefix ``'``)."""
+    if isinstance(value, str) and value.startswith(_FORMULA_START):
+        return "'" + value
+    return value
+
+
 def _events():
     return AccessEvent.objects.select_related("site", "camera", "person").prefetch_related(faces_without_vectors())
 
@@ -54,13 +64,13 @@ def event_csv(request):
     def rows():
         yield writer.writerow(CSV_COLUMNS)
         for e in events.iterator(chunk_size=500):
-            yield writer.writerow([
+            yield writer.writerow([safe_cell(cell) for cell in [
                 e.pk, timezone.localtime(e.received_at).isoformat(), e.site.name if e.site else "",
                 e.camera.name if e.camera else "", e.status, e.decision, e.person.name if e.person else "",
                 f"{e.best_distance:.4f}" if e.best_distance is not None else "",
                 f"{e.threshold:.4f}" if e.threshold is not None else "", naming.render(e.reason),
                 f"{e.latency_ms:.0f}" if e.latency_ms is not None else "",
-            ])
+            ]])
 
     response = StreamingHttpResponse(rows(), content_type="text/csv")
     response["Content-Disposition"] = f'attachment; filename="access-log-{timezone.localdate():%Y%m%d}.csv"'

@@ -51,6 +51,7 @@ MIDDLEWARE = [
     # First, so that it sees every error under /api/ (made by a view or not) and answers it in JSON.
     "faceaccess.api.middleware.ApiErrorsMiddleware",
     "django.middleware.security.SecurityMiddleware",
+    "faceaccess.headers.PermissionsPolicyMiddleware",
     "whitenoise.middleware.WhiteNoiseMiddleware",
     "django.contrib.sessions.middleware.SessionMiddleware",
     "django.middleware.common.CommonMiddleware",
@@ -371,9 +372,18 @@ LOGIN_REDIRECT_URL = "/"
 LOGOUT_REDIRECT_URL = "/login/"
 
 # --- production hardening, opt-in by env (behind TLS) --------------------------------------------
-SECURE_PROXY_SSL_HEADER = ("HTTP_X_FORWARDED_PROTO", "https") if env_bool("FACEACCESS_BEHIND_TLS_PROXY", False) \
-    else None
-SESSION_COOKIE_SECURE = CSRF_COOKIE_SECURE = env_bool("FACEACCESS_SECURE_COOKIES", False)
+BEHIND_TLS_PROXY = env_bool("FACEACCESS_BEHIND_TLS_PROXY", False)
+SECURE_PROXY_SSL_HEADER = ("HTTP_X_FORWARDED_PROTO", "https") if BEHIND_TLS_PROXY else None
+# Behind TLS the cookies are always secure; FACEACCESS_SECURE_COOKIES also turns them on without the proxy.
+SESSION_COOKIE_SECURE = CSRF_COOKIE_SECURE = BEHIND_TLS_PROXY or env_bool("FACEACCESS_SECURE_COOKIES", False)
+# HSTS only when the browser reaches us over TLS: a year by default; subdomains only when the operator says so.
+SECURE_HSTS_SECONDS = env_int("FACEACCESS_HSTS_SECONDS", 31_536_000) if BEHIND_TLS_PROXY else 0
+SECURE_HSTS_INCLUDE_SUBDOMAINS = env_bool("FACEACCESS_HSTS_INCLUDE_SUBDOMAINS", False)
+# Console sessions: 8 hours by default, sliding (each request starts the hours again).
+SESSION_COOKIE_AGE = max(60, int(env_float("FACEACCESS_SESSION_HOURS", 8.0) * 3600))
+SESSION_SAVE_EVERY_REQUEST = True
+# faceaccess.headers.PermissionsPolicyMiddleware: the webcam for our own pages (the person page), nothing else.
+PERMISSIONS_POLICY = "camera=(self), microphone=(), geolocation=()"
 
 LOGGING = {
     "version": 1,

@@ -16,8 +16,21 @@ class RoleAPI(JsonErrorsMixin, APIView):
     write_roles = roles.EDITORS
 
 
-def positive(raw: str | None, default: int) -> int:
-    return int(raw) if raw and raw.isdigit() and int(raw) > 0 else default
+def positive(raw: str | None, default: int, most: int | None = None) -> int:
+    """``raw`` as a positive whole number (``default`` for junk), at most ``most`` when given."""
+    value = whole_number(raw)
+    if value is None or value <= 0:
+        value = default
+    return min(value, most) if most is not None else value
+
+
+def whole_number(raw: str | None, huge: int = 10 ** 18) -> int | None:
+    """ASCII digits as an int (``huge`` past 18 digits: int() of a 5,000-digit string raises), else None
+    (``"²".isdigit()`` is True, yet int() refuses it)."""
+    if not (raw and raw.isascii() and raw.isdigit()):
+        return None
+    raw = raw.lstrip("0") or "0"
+    return int(raw) if len(raw) <= 18 else huge
 
 
 def threshold_number(raw: str | None, default: float) -> float:

@@ -2,6 +2,8 @@
 
 from __future__ import annotations
 
+import datetime as dt
+
 from django.http import FileResponse
 from django.utils import timezone
 from django.utils.dateparse import parse_datetime
@@ -28,10 +30,18 @@ _LIVENESS = [value for value, _ in LIVENESS_CHOICES]
 
 
 def _when(name: str, raw: str):
-    value = parse_datetime(raw) if raw else None
+    """An aware date-time, or 400 ``invalid_filter``: for junk, an offset out of range (``+99:00``) and a moment
+    that leaves the years 1..9999 once in UTC (``9999-12-31T23:59:59-23:59``), which the database cannot take."""
+    try:
+        value = parse_datetime(raw) if raw else None
+        if value is not None:
+            value = timezone.make_aware(value) if timezone.is_naive(value) else value
+            value.astimezone(dt.UTC)  # raises when UTC falls outside years 1..9999
+    except (ValueError, OverflowError):
+        value = None
     if value is None:
         raise ApiError("invalid_filter", f"{name} must be an ISO 8601 date-time, got {raw!r}")
-    return timezone.make_aware(value) if timezone.is_naive(value) else value
+    return value
 
 
 def filter_events(queryset, params):

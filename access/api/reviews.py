@@ -61,6 +61,9 @@ class EventReviewView(RoleAPI):
         return Response(ReviewSerializer(done).data, status=status.HTTP_201_CREATED)
 
 
+MAX_STRANGER_DAYS = 3650  # ten years: more would overflow the date arithmetic (a 500), and is no use anyway
+
+
 class StrangersView(RoleAPI):
     @extend_schema(parameters=[OpenApiParameter("days", int), OpenApiParameter("min", int)],
                    responses=inline_serializer("StrangerGroup", {
@@ -69,8 +72,9 @@ class StrangersView(RoleAPI):
                        "last_seen": serializers.DateTimeField(), "cameras": serializers.ListField()}, many=True))
     def get(self, request):
         """Unknown faces seen repeatedly, grouped by similarity (face ids to enroll or dismiss)."""
-        days = positive(request.query_params.get("days"), 7)
-        groups = strangers.group_strangers(days=days, min_count=positive(request.query_params.get("min"), 2))
+        days = positive(request.query_params.get("days"), 7, most=MAX_STRANGER_DAYS)
+        min_count = positive(request.query_params.get("min"), 2, most=10 ** 9)
+        groups = strangers.group_strangers(days=days, min_count=min_count)
         return Response([{"count": len(g.faces), "faces": g.face_ids, "events": [f.event_id for f in g.faces],
                           "first_seen": g.first_seen, "last_seen": g.last_seen, "cameras": g.cameras} for g in groups])
 

@@ -127,6 +127,8 @@ class SnapshotView(JsonErrorsMixin, APIView):
         key = str(request.data.get("idempotency_key") or "").strip()
         if len(key) > MAX_KEY_LEN:
             raise ApiError("invalid_idempotency_key", f"idempotency_key is longer than {MAX_KEY_LEN} characters")
+        if not key.isprintable():  # a NUL byte is refused by PostgreSQL (a 500); other controls are junk too
+            raise ApiError("invalid_idempotency_key", "idempotency_key must not contain control characters")
         captured_at = parse_captured_at(request.data.get("captured_at"))
         event = one_or_none(AccessEvent.objects.filter(camera=camera, idempotency_key=key)) if key else None
         created = False
