@@ -34,6 +34,6 @@ RUN pip install --no-deps -e . \
 
 USER faceaccess
 EXPOSE 8000
-# The web service; the worker overrides the command (docker-compose.yml).
-CMD ["python", "-m", "waitress", "--listen=0.0.0.0:8000", "--threads=16", "--max-request-body-size=22020096", \
-     "--ident=faceaccess", "faceaccess.wsgi:application"]
+# The web service (waitress with read deadlines and connection limits: faceaccess/serve.py, docs/running.md);
+# the worker overrides the command (docker-compose.yml).
+CMD ["python", "-m", "faceaccess.serve", "--listen=0.0.0.0:8000", "--threads=16"]

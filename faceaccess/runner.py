@@ -1,12 +1,12 @@
 """`make run`: the whole system on one machine, in the foreground, until Ctrl-C.
 
 Starts (in this order) the embedded PostgreSQL and Redis unless DATABASE_URL / REDIS_URL are given,
-migrates, makes sure an admin account exists, then the Celery engine worker and the waitress web
-server. While it runs it watches the embedded PostgreSQL and Redis and restarts one that died (on the same
-port and data, saying so); the web server and the worker reconnect by themselves. It restarts a worker or the
-web server that exited (giving up after repeated quick failures), and a worker that is alive but has stopped
-taking messages from its queue (`faceaccess.watchdog`). Ctrl-C (or SIGTERM) stops everything in reverse order;
-all state stays under the data dir.
+migrates, makes sure an admin account exists, then the Celery engine worker and the web server (waitress,
+held against slow clients: `faceaccess.serve`). While it runs it watches the embedded PostgreSQL and Redis and
+restarts one that died (on the same port and data, saying so); the web server and the worker reconnect by
+themselves. It restarts a worker or the web server that exited (giving up after repeated quick failures), and a
+worker that is alive but has stopped taking messages from its queue (`faceaccess.watchdog`). Ctrl-C (or SIGTERM)
+stops everything in reverse order; all state stays under the data dir.
 """
 
 from __future__ import annotations
@@ -297,6 +297,12 @@ def _wait_worker(children: dict[str, subprocess.Popen], timeout: float = 300.0) 
     say(f"warning: the worker has not run a task after {timeout:.0f}s; snapshots will wait in the queue")
 
 
+def web_command(host: str, port: int, threads: int) -> list[str]:
+    """The web process: waitress serving Django with read deadlines, connection limits (in all and per client
+    address) and JSON errors of its own (`faceaccess.serve`; its limits are FACEACCESS_WEB_* settings)."""
+    return [sys.executable, "-m", "faceaccess.serve", f"--listen={host}:{port}", f"--threads={threads}"]
+
+
 def main(argv: list[str] | None = None) -> int:
     parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
     parser.add_argument("--host", default=env_str("FACEACCESS_HOST", "127.0.0.1"))
@@ -322,9 +328,6 @@ def main(argv: list[str] | None = None) -> int:
             env = {**os.environ, "DJANGO_SETTINGS_MODULE": "faceaccess.settings", "PYTHONUNBUFFERED": "1"}
             # The first snapshot after start should not pay for loading the models.
             env.setdefault("FACEACCESS_PRELOAD_PIPELINE", "1")
-            from django.conf import settings
-
-            max_body = settings.FACEACCESS_MAX_UPLOAD_BYTES * 2 + (1 << 20)
             # prefork with one child: the parent enforces the hard time limit by killing the child, and
             # a child that dies mid-task (OOM, segfault) gets its message re-queued
             # (task_reject_on_worker_lost); the child loads the engine once and keeps it.
@@ -338,12 +341,7 @@ def main(argv: list[str] | None = None) -> int:
             io_worker = Child("Celery io worker", [
                 sys.executable, "-m", "celery", "-A", "faceaccess", "worker", "-Q", "celery",
                 "-c", "4", "-P", "threads", "-l", "INFO", "-n", "io@%h"], env, grace=20.0)
-            # The app rejects uploads over FACEACCESS_MAX_UPLOAD_BYTES with a JSON error; waitress's own
-            # cap (plain-text 413) sits well above it and only guards against absurd bodies.
-            web = Child("web server", [
-                sys.executable, "-m", "waitress", f"--listen={args.host}:{args.port}", f"--threads={args.threads}",
-                f"--max-request-body-size={max_body}", "--ident=faceaccess", "faceaccess.wsgi:application"], env,
-                grace=10.0)
+            web = Child("web server", web_command(args.host, args.port, args.threads), env, grace=10.0)
             children = [worker, io_worker, web]
             for child in children:
                 child.start()

@@ -1,5 +1,5 @@
 """`make run`'s runner end to end: it comes up (PostgreSQL, Redis, migrate, admin, Celery worker,
-waitress), serves, stops cleanly on Ctrl-C (SIGINT) leaving no process behind, and a restart keeps the
+the web server), serves, stops cleanly on Ctrl-C (SIGINT) leaving no process behind, and a restart keeps the
 data. Runs on a temp data dir and free ports, so it never touches a developer's var/ or port 8000."""
 
 from __future__ import annotations
@@ -71,6 +71,13 @@ class Runner:
         return self.proc.wait(timeout)
 
 
+def cmdline(pid: int) -> bytes:
+    try:
+        return Path(f"/proc/{pid}/cmdline").read_bytes()
+    except OSError:
+        return b""
+
+
 def http_get(url: str, headers: dict[str, str] | None = None) -> tuple[int, bytes]:
     request = urllib.request.Request(url, headers=headers or {})
     try:
@@ -117,7 +124,9 @@ def test_runner_up_ctrl_c_and_restart_keeps_data():
                                capture_output=True, text=True, check=True).stdout.strip()
         assert http_get(f"{base}/api/v1/", {"Authorization": f"Token {token}"})[0] == 200
         children = first.descendants()
-        assert len(children) >= 4  # postgres, redis, celery worker, waitress (and their own children)
+        assert len(children) >= 4  # postgres, redis, celery worker, the web server (and their own children)
+        # the web server is the one held against slow clients (tests/platform/test_slow_clients.py)
+        assert any(b"faceaccess.serve" in cmdline(pid) for pid in children)
     finally:
         code = first.interrupt()
     assert code == 0, first.output()[-3000:]
