@@ -50,11 +50,11 @@ def cpu_seconds(pid: int | None) -> float:
 
 
 def find_web_pid(runner_pid: int) -> int | None:
-    """The waitress process among the runner's children."""
+    """The web server process (faceaccess.serve) among the runner's children."""
     for stat in Path("/proc").glob("[0-9]*/stat"):
         try:
             ppid = int(stat.read_text().rsplit(")", 1)[1].split()[1])
-            if ppid == runner_pid and b"waitress" in (stat.parent / "cmdline").read_bytes():
+            if ppid == runner_pid and b"faceaccess.serve" in (stat.parent / "cmdline").read_bytes():
                 return int(stat.parent.name)
         except (OSError, ValueError, IndexError):
             continue
