@@ -121,7 +121,7 @@ def test_admin_sets_up_a_door_enrolls_a_person_and_tunes_the_threshold(
     page.wait_for_function(PLOT_LOADED)
     assert page.locator("[data-whatif-none]").count() == 1
     page.fill("[data-candidate]", "0.3")
-    page.click("text=Show")
+    page.click("button:text-is('Show')")
     page.wait_for_function(PLOT_LOADED)
     changed = page.locator("[data-whatif] tr.changed")
     assert changed.count() == 1 and "unknown" in changed.inner_text()
