@@ -21,6 +21,8 @@ import sys
 import tempfile
 import time
 import uuid
+from collections.abc import Iterator
+from contextlib import contextmanager
 from dataclasses import dataclass, field
 from pathlib import Path
 from urllib.parse import quote
@@ -246,3 +248,31 @@ def _stop_worker(proc: subprocess.Popen) -> None:
     except ProcessLookupError:
         pass
     proc.wait(10)
+
+
+@contextmanager
+def web_process(env: dict, port: int, log_path: Path, threads: int) -> Iterator[str]:
+    """The web server as `make run` starts it (``faceaccess.runner.web_command``) in a subprocess with ``env``,
+    up once ``/healthz`` answers; its base URL. Stopped (and killed if it must be) on the way out."""
+    from faceaccess.embedded.process import die_with_parent
+    from faceaccess.http_client import http
+    from faceaccess.runner import web_command
+
+    with open(log_path, "wb") as log:
+        proc = subprocess.Popen(web_command("127.0.0.1", port, threads), cwd=REPO_ROOT, env=env,
+                                stdin=subprocess.DEVNULL, stdout=log, stderr=subprocess.STDOUT,
+                                start_new_session=True, preexec_fn=die_with_parent())
+    base = f"http://127.0.0.1:{port}"
+    try:
+        deadline = time.monotonic() + 60
+        while http("GET", f"{base}/healthz", timeout=2.0).status != 200:
+            assert proc.poll() is None and time.monotonic() < deadline, log_path.read_text()[-3000:]
+            time.sleep(0.3)
+        yield base
+    finally:
+        proc.terminate()
+        try:
+            proc.wait(15)
+        except subprocess.TimeoutExpired:
+            proc.kill()
+            proc.wait(5)

@@ -14,7 +14,6 @@ import json
 import os
 import select
 import socket
-import subprocess
 import time
 import urllib.error
 import urllib.request
@@ -23,9 +22,7 @@ import pytest
 from django.conf import settings
 
 from faceaccess.embedded import free_port
-from faceaccess.embedded.process import die_with_parent
-from faceaccess.runner import web_command
-from tests.conftest import database_url_for
+from tests.conftest import database_url_for, web_process
 
 REPO = os.path.dirname(os.path.dirname(os.path.dirname(os.path.abspath(__file__))))
 ATTACKER = "127.0.0.2"
@@ -40,23 +37,8 @@ def web(django_db_setup, service_urls, tmp_path_factory):
     env.update(DJANGO_SETTINGS_MODULE="faceaccess.settings", DATABASE_URL=database_url_for(connection.settings_dict),
                REDIS_URL=service_urls.redis_url, MEDIA_ROOT=str(service_urls.media_root), PYTHONUNBUFFERED="1")
     log_path = tmp_path_factory.mktemp("web") / "web.log"
-    with open(log_path, "wb") as log:
-        proc = subprocess.Popen(web_command("127.0.0.1", port, threads=4), cwd=REPO, env=env,
-                                stdin=subprocess.DEVNULL, stdout=log, stderr=subprocess.STDOUT,
-                                start_new_session=True, preexec_fn=die_with_parent())
-    try:
-        deadline = time.monotonic() + 60
-        while get(f"http://127.0.0.1:{port}/healthz")[0] != 200:
-            assert proc.poll() is None and time.monotonic() < deadline, log_path.read_text()[-3000:]
-            time.sleep(0.3)
+    with web_process(env, port, log_path, threads=4):
         yield port, log_path
-    finally:
-        proc.terminate()
-        try:
-            proc.wait(15)
-        except subprocess.TimeoutExpired:
-            proc.kill()
-            proc.wait(5)
 
 
 def get(url: str, timeout: float = 2.0) -> tuple[int, float]:

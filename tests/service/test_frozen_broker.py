@@ -1,9 +1,10 @@
 """Issue 9, defect 3: a frozen broker must not freeze the web server.
 
-A real Redis (started here, embedded) is stopped with SIGSTOP while a real waitress web server (a subprocess on the
-test database) takes snapshots: each POST answers 503 with Retry-After and the stored event's id well within its
-?wait (it used to hang until the client gave up), the web threads stay free for an admin's GET /events/, and once
-Redis runs again a retry with the same idempotency key queues the same event.
+A real Redis (started here, embedded) is stopped with SIGSTOP while the real web server, started as `make run`
+starts it (a subprocess on the test database), takes snapshots: each POST answers 503 with Retry-After and the
+stored event's id well within its ?wait (it used to hang until the client gave up), the web threads stay free
+for an admin's GET /events/, and once Redis runs again a retry with the same idempotency key queues the same
+event.
 """
 
 from __future__ import annotations
@@ -13,8 +14,6 @@ import os
 import secrets
 import shutil
 import signal
-import subprocess
-import sys
 import tempfile
 import time
 from concurrent.futures import ThreadPoolExecutor
@@ -25,8 +24,7 @@ import pytest
 from access.models import AccessEvent
 from faceaccess import http_client
 from faceaccess.embedded import EmbeddedRedis, free_port
-from faceaccess.embedded.process import die_with_parent
-from tests.conftest import REPO_ROOT, database_url_for
+from tests.conftest import database_url_for, web_process
 
 from .conftest import image_bytes
 
@@ -54,7 +52,7 @@ def redis_server():
 
 @pytest.fixture
 def web_server(redis_server, tmp_path):
-    """waitress with the production WSGI app, on the test database and the Redis above."""
+    """The web server as `make run` starts it, on the test database and the Redis above."""
     from django.db import connection
 
     port = free_port()
@@ -62,27 +60,8 @@ def web_server(redis_server, tmp_path):
            "DATABASE_URL": database_url_for(connection.settings_dict), "REDIS_URL": redis_server.url(),
            "MEDIA_ROOT": str(tmp_path / "media"), "FACEACCESS_BROKER_TIMEOUT": str(BROKER_TIMEOUT),
            "FACEACCESS_BROKER_RETRY_AFTER": "5"}
-    log_path = tmp_path / "web.log"
-    with open(log_path, "wb") as log:
-        proc = subprocess.Popen(
-            [sys.executable, "-m", "waitress", f"--listen=127.0.0.1:{port}", "--threads=8",
-             "faceaccess.wsgi:application"],
-            cwd=REPO_ROOT, env=env, stdin=subprocess.DEVNULL, stdout=log, stderr=subprocess.STDOUT,
-            start_new_session=True, preexec_fn=die_with_parent())
-    base = f"http://127.0.0.1:{port}"
-    try:
-        deadline = time.monotonic() + 60
-        while http("GET", f"{base}/healthz")[0] != 200:
-            assert proc.poll() is None and time.monotonic() < deadline, log_path.read_text()[-3000:]
-            time.sleep(0.3)
+    with web_process(env, port, tmp_path / "web.log", threads=8) as base:
         yield base
-    finally:
-        proc.terminate()
-        try:
-            proc.wait(15)
-        except subprocess.TimeoutExpired:
-            proc.kill()
-            proc.wait(5)
 
 
 def http(method: str, url: str, body: bytes | None = None, headers: dict | None = None,
