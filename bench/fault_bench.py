@@ -34,7 +34,7 @@ import time
 from collections import Counter
 from pathlib import Path
 
-from own_runner import REPO, TIMEOUT, OwnRunner
+from own_runner import REPO, TIMEOUT, OwnRunner, child_pids, command_line
 
 from faceaccess.http_client import http, multipart
 
@@ -45,24 +45,6 @@ STRANGERS = ["Ariel_Sharon", "Hugo_Chavez", "Jean_Chretien", "John_Ashcroft"]
 
 def say(message: str) -> None:
     print(f"[{time.strftime('%H:%M:%S')}] {message}", flush=True)
-
-
-def children(pid: int) -> list[int]:
-    found = []
-    for stat in Path("/proc").glob("[0-9]*/stat"):
-        try:
-            if int(stat.read_text().rsplit(")", 1)[1].split()[1]) == pid:
-                found.append(int(stat.parent.name))
-        except (OSError, ValueError, IndexError):
-            continue
-    return found
-
-
-def cmdline(pid: int) -> str:
-    try:
-        return Path(f"/proc/{pid}/cmdline").read_bytes().replace(b"\0", b" ").decode(errors="replace")
-    except OSError:
-        return ""
 
 
 def rss_kb(pid: int) -> int:
@@ -87,14 +69,14 @@ class FaultRunner(OwnRunner):
             argv = Path(f"/proc/{pid}/cmdline").read_bytes().decode(errors="replace").split("\0")
             return argv[argv.index("-Q") + 1].split(",") if "-Q" in argv[:-1] else []
 
-        pids = [p for p in children(self.proc.pid) if " worker" in cmdline(p) and "gpu" in queues(p)]
+        pids = [p for p in child_pids(self.proc.pid) if " worker" in command_line(p) and "gpu" in queues(p)]
         if len(pids) != 1:
             raise RuntimeError(f"expected one Celery worker on the gpu queue under the runner, found {pids}")
         return pids[0]
 
     def pool_child(self) -> int:
         """The worker's pool process: the one that loaded the engine (beat, the worker's other child, is small)."""
-        kids = children(self.worker_pid())
+        kids = child_pids(self.worker_pid())
         if not kids:
             raise RuntimeError("the Celery worker has no child process")
         return max(kids, key=rss_kb)

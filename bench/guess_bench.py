@@ -31,7 +31,7 @@ import uuid
 from collections import Counter
 from pathlib import Path
 
-from own_runner import REPO, TIMEOUT, OwnRunner
+from own_runner import REPO, TIMEOUT, OwnRunner, web_pids
 
 from faceaccess.http_client import http, multipart
 
@@ -47,18 +47,6 @@ def cpu_seconds(pid: int | None) -> float:
     except OSError:
         return 0.0
     return (int(fields[11]) + int(fields[12])) / os.sysconf("SC_CLK_TCK")
-
-
-def find_web_pid(runner_pid: int) -> int | None:
-    """The web server process (faceaccess.serve) among the runner's children."""
-    for stat in Path("/proc").glob("[0-9]*/stat"):
-        try:
-            ppid = int(stat.read_text().rsplit(")", 1)[1].split()[1])
-            if ppid == runner_pid and b"faceaccess.serve" in (stat.parent / "cmdline").read_bytes():
-                return int(stat.parent.name)
-        except (OSError, ValueError, IndexError):
-            continue
-    return None
 
 
 def percentile(values: list[float], q: float) -> float:
@@ -197,7 +185,7 @@ def main(argv: list[str] | None = None) -> int:
         print(f"starting FaceAccess (log {runner.log}) ...", flush=True)
         runner.wait_up()
         args.base = runner.base
-        args.web_pid = find_web_pid(runner.proc.pid)
+        args.web_pid = next(iter(web_pids(runner.proc.pid)), None)
         key = runner.camera_key()
     try:
         for i in range(args.warmup):

@@ -65,3 +65,30 @@ class OwnRunner:
                 self.proc.kill()
         if not keep:
             shutil.rmtree(self.tmp, ignore_errors=True)
+
+
+# ---------------------------------------------------------------- the runner's processes, from /proc ---------
+
+def child_pids(pid: int) -> list[int]:
+    """The processes whose parent is ``pid``."""
+    found = []
+    for stat in Path("/proc").glob("[0-9]*/stat"):
+        try:
+            if int(stat.read_text().rsplit(")", 1)[1].split()[1]) == pid:
+                found.append(int(stat.parent.name))
+        except (OSError, ValueError, IndexError):
+            continue
+    return found
+
+
+def command_line(pid: int) -> str:
+    """The process's command line, arguments joined by spaces ("" when it is gone)."""
+    try:
+        return Path(f"/proc/{pid}/cmdline").read_bytes().replace(b"\0", b" ").decode(errors="replace")
+    except OSError:
+        return ""
+
+
+def web_pids(runner_pid: int) -> list[int]:
+    """The runner's web server processes (``python -m faceaccess.serve``)."""
+    return [p for p in child_pids(runner_pid) if "faceaccess.serve" in command_line(p)]

@@ -46,7 +46,7 @@ import time
 from collections import Counter
 from pathlib import Path
 
-from own_runner import REPO, TIMEOUT, OwnRunner
+from own_runner import REPO, TIMEOUT, OwnRunner, web_pids
 
 from faceaccess.http_client import http, multipart
 
@@ -64,24 +64,6 @@ def percentile(values: list[float], q: float) -> float:
 
 
 # --- the server side, from /proc ----------------------------------------------------------------------------------
-
-def child_pids(pid: int) -> list[int]:
-    found = []
-    for stat in Path("/proc").glob("[0-9]*/stat"):
-        try:
-            if int(stat.read_text().rsplit(")", 1)[1].split()[1]) == pid:
-                found.append(int(stat.parent.name))
-        except (OSError, ValueError, IndexError):
-            continue
-    return found
-
-
-def cmdline(pid: int) -> list[str]:
-    try:
-        return Path(f"/proc/{pid}/cmdline").read_bytes().decode(errors="replace").split("\0")
-    except OSError:
-        return []
-
 
 def sockets_from(pid: int, addresses: set[str]) -> set[str]:
     """``pid``'s open TCP sockets (inodes) whose peer is at one of ``addresses`` (IPv4)."""
@@ -299,7 +281,7 @@ class Before:
 
 
 def web_pid_of(runner: OwnRunner) -> int:
-    pids = [p for p in child_pids(runner.proc.pid) if "faceaccess.serve" in cmdline(p)]
+    pids = web_pids(runner.proc.pid)
     if len(pids) != 1:
         raise SystemExit(f"expected one faceaccess.serve process under the runner, found {pids}")
     return pids[0]
