@@ -27,37 +27,19 @@ import math
 import os
 import platform
 import sys
-import threading
 import time
-from http.server import BaseHTTPRequestHandler, ThreadingHTTPServer
 from pathlib import Path
 
 from own_runner import REPO, OwnRunner
 
-from faceaccess.http_client import SilentReceiver
+from faceaccess.http_client import RecordingReceiver, SilentReceiver
 
 sys.path.insert(0, str(REPO))  # this tree's code, even when another checkout is the one installed
 
 
-class Good:
-    def __init__(self):
-        self.arrived: dict[int, float] = {}
-        outer = self
-
-        class Handler(BaseHTTPRequestHandler):
-            def do_POST(self):  # noqa: N802 (http.server's name)
-                body = self.rfile.read(int(self.headers["Content-Length"]))
-                outer.arrived[json.loads(body)["event"]] = time.monotonic()
-                self.send_response(204)
-                self.end_headers()
-
-            def log_message(self, *args):
-                pass
-
-        self.server = ThreadingHTTPServer(("127.0.0.1", 0), Handler)
-        self.server.daemon_threads = True
-        self.url = f"http://127.0.0.1:{self.server.server_port}/door"
-        threading.Thread(target=self.server.serve_forever, daemon=True).start()
+def arrivals(receiver: RecordingReceiver) -> dict[int, float]:
+    """When each event's webhook arrived (the last delivery of it)."""
+    return {json.loads(r.body)["event"]: r.at for r in receiver.requests}
 
 
 def percentile(values: list[float], q: float) -> float:
@@ -74,7 +56,7 @@ def main() -> None:
     parser.add_argument("--json", type=Path, default=REPO / "out" / "webhook_bench.json")
     args = parser.parse_args()
 
-    good, silent = Good(), SilentReceiver()
+    good, silent = RecordingReceiver(), SilentReceiver()
     os.environ["FACEACCESS_WEBHOOK_ALLOW"] = "127.0.0.1/32"  # the runner's workers may post to loopback
     runner = OwnRunner(8, prefix="faceaccess-webhook-bench-")
     print(f"starting FaceAccess from {REPO} (log {runner.log}) ...", flush=True)
@@ -123,9 +105,10 @@ def main() -> None:
                     queue("silent")
                 time.sleep(args.interval)
             deadline = time.monotonic() + args.drain
-            while not set(sent) <= set(good.arrived) and time.monotonic() < deadline:
+            while not set(sent) <= set(arrivals(good)) and time.monotonic() < deadline:
                 time.sleep(0.1)
-            lags = [good.arrived[pk] - at for pk, at in sent.items() if pk in good.arrived]
+            arrived = arrivals(good)
+            lags = [arrived[pk] - at for pk, at in sent.items() if pk in arrived]
             row = {"phase": phase, "deliveries": len(sent), "arrived": len(lags),
                    "p50_ms": round(percentile(lags, 0.5) * 1000), "p95_ms": round(percentile(lags, 0.95) * 1000),
                    "max_ms": round(max(lags) * 1000) if lags else None,

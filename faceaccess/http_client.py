@@ -8,6 +8,9 @@ outside the service: ``scripts/smoke.py`` loads this file by its path and runs f
                   {"Authorization": f"Api-Key {key}", "Content-Type": content_type})
     if answer.status == 200:
         print(answer.data["decision"])
+
+And the other end, for the tests and benchmarks of webhooks: :class:`RecordingReceiver` (a door controller that
+records what it gets) and :class:`SilentReceiver` (one that never answers).
 """
 
 from __future__ import annotations
@@ -16,9 +19,11 @@ import json
 import mimetypes
 import socket
 import threading
+import time
 import urllib.error
 import urllib.request
 import uuid
+from http.server import BaseHTTPRequestHandler, ThreadingHTTPServer
 from typing import Any, NamedTuple
 
 
@@ -107,3 +112,49 @@ class SilentReceiver:
     def close(self):
         self.closed = True
         self.sock.close()
+
+
+class Received(NamedTuple):
+    """One request a :class:`RecordingReceiver` got."""
+
+    at: float  # time.monotonic() when it arrived
+    method: str
+    headers: dict[str, str]  # names in lower case
+    body: bytes
+
+
+class RecordingReceiver:
+    """A webhook receiver (a door controller) on loopback that records every request it gets (``requests``)
+    and answers ``status`` with ``headers`` and ``body``, for the tests and benchmarks of webhooks. GETs are
+    recorded too: a followed redirect would arrive as one. ``url`` is where it listens."""
+
+    def __init__(self, status: int = 204, headers: dict[str, str] | None = None, body: bytes = b""):
+        self.status, self.requests = status, []
+        outer = self
+
+        class Handler(BaseHTTPRequestHandler):
+            def do_POST(self) -> None:  # noqa: N802 (http.server's name)
+                data = self.rfile.read(int(self.headers.get("Content-Length") or 0))
+                outer.requests.append(Received(time.monotonic(), self.command,
+                                               {k.lower(): v for k, v in self.headers.items()}, data))
+                self.send_response(outer.status)
+                for name, value in (headers or {}).items():
+                    self.send_header(name, value)
+                self.send_header("Content-Length", str(len(body)))
+                self.end_headers()
+                self.wfile.write(body)
+
+            do_GET = do_POST  # noqa: N815
+
+            def log_message(self, *args: Any) -> None:
+                pass
+
+        self.server = ThreadingHTTPServer(("127.0.0.1", 0), Handler)
+        self.server.daemon_threads = True
+        self.port = self.server.server_port
+        self.url = f"http://127.0.0.1:{self.port}/door"
+        threading.Thread(target=self.server.serve_forever, daemon=True).start()
+
+    def close(self) -> None:
+        self.server.shutdown()
+        self.server.server_close()

@@ -5,12 +5,11 @@ from __future__ import annotations
 import hashlib
 import hmac
 import json
-import threading
-from http.server import BaseHTTPRequestHandler, HTTPServer
 
 import pytest
 
 from access.models import AccessEvent, WebhookDelivery
+from faceaccess.http_client import RecordingReceiver
 
 from .conftest import enroll_vector, fake_face, make_person, near, unit
 
@@ -23,40 +22,9 @@ def receivers_on_this_machine(settings):
     settings.FACEACCESS_WEBHOOK_ALLOW = ["127.0.0.1/32"]
 
 
-class Receiver:
-    """A door controller on localhost that records what it gets and answers ``status``."""
-
-    def __init__(self, status: int = 200, headers: dict | None = None, body: bytes = b""):
-        self.status, self.requests = status, []
-        outer, outer_body = self, body
-
-        class Handler(BaseHTTPRequestHandler):
-            def do_POST(self):  # noqa: N802 (http.server's name)
-                body = self.rfile.read(int(self.headers["Content-Length"]))
-                outer.requests.append(({k.lower(): v for k, v in self.headers.items()}, body))
-                self.send_response(outer.status)
-                for name, value in (headers or {}).items():
-                    self.send_header(name, value)
-                self.send_header("Content-Length", str(len(outer_body)))
-                self.end_headers()
-                self.wfile.write(outer_body)
-
-            do_GET = do_POST  # noqa: N815 (a followed redirect would arrive as a GET)
-
-            def log_message(self, *args):
-                pass
-
-        self.server = HTTPServer(("127.0.0.1", 0), Handler)
-        threading.Thread(target=self.server.serve_forever, daemon=True).start()
-        self.url = f"http://127.0.0.1:{self.server.server_port}/door"
-
-    def close(self):
-        self.server.shutdown()
-
-
 @pytest.fixture
 def receiver():
-    r = Receiver()
+    r = RecordingReceiver(status=200)
     yield r
     r.close()
 
@@ -79,7 +47,8 @@ def test_a_decision_is_posted_signed_to_the_cameras_webhook(fake_pipeline, camer
     camera.camera.webhook_url = receiver.url
     camera.camera.save()
     event = camera.decided(fake_pipeline.register((100, 0, 0), [fake_face(near(unit(1), 0.3, seed=1))]))
-    ((headers, body),) = receiver.requests
+    (got,) = receiver.requests
+    headers, body = got.headers, got.body
     assert verify(camera.camera.webhook_secret, headers, body)
     sent = json.loads(body)
     assert (sent["event"], sent["decision"], sent["person"], sent["person_name"]) == (
@@ -91,7 +60,7 @@ def test_a_decision_is_posted_signed_to_the_cameras_webhook(fake_pipeline, camer
 
 
 def test_a_failing_webhook_is_retried_and_every_attempt_recorded(fake_pipeline, camera, alice, settings):
-    dead = Receiver(status=503)
+    dead = RecordingReceiver(status=503)
     try:
         settings.FACEACCESS_WEBHOOK_RETRIES = 2
         camera.camera.webhook_url = dead.url
@@ -146,7 +115,7 @@ def test_the_api_and_the_console_show_the_deliveries_and_repeats(fake_pipeline, 
 def test_a_redirect_is_not_followed_and_is_recorded_as_a_failure(fake_pipeline, camera, alice, receiver, settings):
     """Issue 17, item 4: a 302 was followed as a GET to another host and port, with the signature headers."""
     settings.FACEACCESS_WEBHOOK_RETRIES = 1
-    bouncer = Receiver(status=302, headers={"Location": f"{receiver.url}/elsewhere?token=abc"})
+    bouncer = RecordingReceiver(status=302, headers={"Location": f"{receiver.url}/elsewhere?token=abc"})
     try:
         camera.camera.webhook_url = bouncer.url
         camera.camera.save()
@@ -167,7 +136,8 @@ def test_delivery_errors_are_fixed_words_not_the_receivers_text(fake_pipeline, c
     from faceaccess.embedded import free_port
 
     settings.FACEACCESS_WEBHOOK_RETRIES = 0
-    broken = Receiver(status=500, body=b"Traceback: psycopg.OperationalError password=hunter2 at db-internal:5432")
+    leak = b"Traceback: psycopg.OperationalError password=hunter2 at db-internal:5432"
+    broken = RecordingReceiver(status=500, body=leak)
     try:
         camera.camera.webhook_url = broken.url
         camera.camera.save()

@@ -16,10 +16,8 @@ import os
 import socket
 import subprocess
 import sys
-import threading
 import time
 import uuid
-from http.server import BaseHTTPRequestHandler, ThreadingHTTPServer
 
 import pytest
 from django.core.exceptions import ValidationError
@@ -27,7 +25,7 @@ from django.utils import timezone
 
 from access.models import AccessEvent, WebhookDelivery
 from faceaccess import outbound
-from faceaccess.http_client import SilentReceiver
+from faceaccess.http_client import RecordingReceiver, SilentReceiver
 
 from .conftest import make_camera
 
@@ -124,35 +122,9 @@ def test_the_allow_list_lets_a_lan_controller_through(settings, monkeypatch):
 
 # ---------------------------------------------------------------- at delivery time -----------------------------
 
-class Recorder:
-    """A receiver on loopback that records the requests it gets (and their Host header)."""
-
-    def __init__(self):
-        self.requests, outer = [], self
-
-        class Handler(BaseHTTPRequestHandler):
-            def do_POST(self):  # noqa: N802 (http.server's name)
-                body = self.rfile.read(int(self.headers["Content-Length"]))
-                outer.requests.append((time.monotonic(), self.headers["Host"], body))
-                self.send_response(204)
-                self.end_headers()
-
-            def log_message(self, *args):
-                pass
-
-        self.server = ThreadingHTTPServer(("127.0.0.1", 0), Handler)
-        self.server.daemon_threads = True
-        self.port = self.server.server_port
-        threading.Thread(target=self.server.serve_forever, daemon=True).start()
-
-    def close(self):
-        self.server.shutdown()
-        self.server.server_close()
-
-
 @pytest.fixture
 def recorder():
-    r = Recorder()
+    r = RecordingReceiver()
     yield r
     r.close()
 
@@ -195,7 +167,8 @@ def test_the_name_is_resolved_again_at_delivery_and_that_address_is_the_one_used
     lookups.clear()
     assert webhooks.deliver(event.pk, 2) == "delivered"
     assert lookups == ["rebind.test"]  # resolved once, and the connection went to that address
-    ((_, host, _),) = recorder.requests
+    (got,) = recorder.requests
+    host = got.headers["host"]
     assert host == f"rebind.test:{recorder.port}"
 
 
@@ -275,7 +248,7 @@ def test_a_silent_receiver_delays_only_itself(site, recorder, tmp_path):
         deadline = time.monotonic() + 30
         while len(recorder.requests) < len(sent) and time.monotonic() < deadline:
             time.sleep(0.1)
-        arrived = {json.loads(body)["event"]: at for at, _, body in recorder.requests}
+        arrived = {json.loads(r.body)["event"]: r.at for r in recorder.requests}
         assert set(arrived) == set(sent), log.read_text()[-3000:]
         lags = [arrived[pk] - sent[pk] for pk in sent]
         assert p95(lags) < 1.0, sorted(lags)
