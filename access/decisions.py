@@ -37,7 +37,13 @@ class SiteRules:
 
     def suspected(self, liveness: float | None) -> bool:
         """Whether a live score says "a print or a screen" at this site (scored and under the threshold)."""
-        return self.liveness_policy != LIVENESS_OFF and liveness is not None and liveness < self.liveness_threshold
+        return self.liveness_policy != LIVENESS_OFF and suspected(liveness, self.liveness_threshold)
+
+
+def suspected(liveness: float | None, threshold: float | None) -> bool:
+    """A live score under the liveness threshold it was judged by: a print or a screen (refused under enforce,
+    only marked under monitor). Unscored is not suspected."""
+    return liveness is not None and threshold is not None and liveness < threshold
 
 
 @dataclass(frozen=True)

@@ -164,8 +164,9 @@ def live_scores(site: Site, last: int = 2000) -> LiveScores:
     """The deciding faces' live scores of the site's last ``last`` scored events."""
     rows = list(AccessEvent.objects.filter(site=site, status=AccessEvent.Status.DONE, liveness__isnull=False)
                 .order_by("-received_at").values_list("liveness", "liveness_threshold", "reason_code")[:last])
-    suspected = [s for s, t, code in rows if code == decisions.PRESENTATION_ATTACK or (t is not None and s < t)]
-    granted = [s for s, t, code in rows if not (code == decisions.PRESENTATION_ATTACK or (t is not None and s < t))]
+    attack = [code == decisions.PRESENTATION_ATTACK or decisions.suspected(s, t) for s, t, code in rows]
+    suspected = [s for (s, _, _), bad in zip(rows, attack, strict=True) if bad]
+    granted = [s for (s, _, _), bad in zip(rows, attack, strict=True) if not bad]
     return LiveScores(np.asarray(granted, np.float64), np.asarray(suspected, np.float64), site.liveness_threshold,
                       site.liveness_policy)
 

@@ -178,8 +178,7 @@ def _check_liveness(event_id: int, image, faces, inputs: list[decisions.FaceInpu
         except Exception as exc:
             log.warning("event %s: no live score (%s: %s)", event_id, type(exc).__name__, exc)
             return outcome
-        inputs[index] = dataclasses.replace(inputs[index], liveness=live)
-        faces[index].liveness = live
+        inputs[index] = dataclasses.replace(inputs[index], liveness=live)  # the face itself has it too
         outcome = decisions.decide(inputs, site, camera, people, now)
     return outcome
 

@@ -50,9 +50,11 @@ def live_badge(score: float | None, threshold: float | None, code: str = "") -> 
     if code == "presentation_attack":
         return format_html('<span class="badge attack" title="live score {} under {}">print or screen refused</span>',
                            num(score), num(threshold))
+    from access.decisions import suspected
+
     if score is None or threshold is None:
         return ""
-    if score < threshold:
+    if suspected(score, threshold):
         return format_html('<span class="badge suspected" title="under the liveness threshold {}">suspected print · '
                            "live {}</span>", num(threshold), num(score))
     return format_html('<span class="badge live" title="liveness threshold {}">live {}</span>', num(threshold),
