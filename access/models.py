@@ -91,6 +91,10 @@ class Site(models.Model):
     decision_deadline_seconds = models.PositiveIntegerField(
         default=30, help_text="A snapshot that reaches the worker later than this after it arrived ends 'expired' "
         "(logged, not decided): a door answer that late is useless. 0: never.")
+    max_snapshot_pixels = models.PositiveIntegerField(
+        default=3840 * 2160, help_text="Door snapshots with more pixels are refused (413): a door camera needs no "
+        "more, and a larger frame costs the engine more time that other doors wait for. 0: only the server's "
+        "own limits.")
     # Who may enter; ``person.sites`` is the other side.
     people = models.ManyToManyField(
         "enrollment.Person", through="AccessGrant", related_name="sites", blank=True
@@ -276,7 +280,12 @@ class AccessEvent(models.Model):
                 name="event_captured_at_sane",
             ),
         ]
-        indexes = [models.Index(fields=["site", "-received_at"], name="event_site_received_idx")]
+        indexes = [
+            models.Index(fields=["site", "-received_at"], name="event_site_received_idx"),
+            # A camera's snapshots still waiting (access.snapshots.intake.fair_priority, at every intake).
+            models.Index(fields=["camera", "id"], condition=models.Q(status="pending"),
+                         name="event_camera_pending_idx"),
+        ]
 
     def __str__(self) -> str:
         return f"event {self.pk} {self.status} {self.decision or '-'}"

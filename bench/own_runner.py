@@ -20,9 +20,10 @@ TIMEOUT = 60.0  # seconds a request may take
 
 class OwnRunner:
     """`python -m faceaccess.runner` (what `make run` starts) on a temp data dir and free ports, with a fresh
-    admin password (``password``); its output goes to ``log``."""
+    admin password (``password``) and ``env`` added to its environment; its output goes to ``log``. ``repo``: the
+    tree whose code it runs (another revision's, from ``git archive``, for a before/after comparison)."""
 
-    def __init__(self, threads: int, prefix: str) -> None:
+    def __init__(self, threads: int, prefix: str, env: dict[str, str] | None = None, repo: Path = REPO) -> None:
         from faceaccess.embedded import free_port
 
         self.tmp = Path(tempfile.mkdtemp(prefix=prefix))
@@ -34,10 +35,13 @@ class OwnRunner:
         self.env.update(FACEACCESS_DATA_DIR=str(self.data), FACEACCESS_PORT=str(port),
                         FACEACCESS_PG_PORT=str(free_port()), FACEACCESS_REDIS_PORT=str(free_port()),
                         FACEACCESS_WEB_THREADS=str(threads), FACEACCESS_ADMIN_PASSWORD=self.password)
+        self.env.update(env or {})
+        if repo != REPO:
+            self.env["PYTHONPATH"] = str(repo)  # before the installed (editable) tree
         self.base = f"http://127.0.0.1:{port}"
         self.log = self.tmp / "runner.log"
         with open(self.log, "wb") as out:
-            self.proc = subprocess.Popen([sys.executable, "-m", "faceaccess.runner"], cwd=REPO, env=self.env,
+            self.proc = subprocess.Popen([sys.executable, "-m", "faceaccess.runner"], cwd=repo, env=self.env,
                                          stdin=subprocess.DEVNULL, stdout=out, stderr=subprocess.STDOUT)
 
     def output(self) -> str:
@@ -68,6 +72,14 @@ class OwnRunner:
 
 
 # ---------------------------------------------------------------- the runner's processes, from /proc ---------
+
+def tree_of(rev: str) -> Path:
+    """A temp copy of revision ``rev`` of this repository (``git archive``); the caller removes it."""
+    out = Path(tempfile.mkdtemp(prefix="faceaccess-rev-"))
+    archive = subprocess.run(["git", "-C", str(REPO), "archive", rev], check=True, capture_output=True)
+    subprocess.run(["tar", "-x", "-C", str(out)], input=archive.stdout, check=True)
+    return out
+
 
 def child_pids(pid: int) -> list[int]:
     """The processes whose parent is ``pid``."""

@@ -14,9 +14,14 @@ deliveries exactly as the door's step does (``faceaccess.jobs.send("access.tasks
    ``--deliveries`` events ``--interval`` s apart, with one more silent-receiver event after every second one.
 
 The lag of a delivery is from queuing it to the good receiver having its request (both measured here). Prints p50 /
-p95 / max per phase, and how many connections the silent receiver had open at once; writes ``--json``. The same
-script runs against older code from a copy of that tree (``git archive <rev> | tar -x -C DIR``, then copy this file
-and own_runner.py into ``DIR/bench/`` and run it there): it only queues tasks by name and reads the ORM.
+p95 / max per phase, and how many connections the silent receiver had open at once; writes ``--json``.
+
+    .venv/bin/python bench/webhook_bench.py --compare 88ec5ea^   # before (that revision) and after, in one run
+
+``--compare REV`` runs the same measurement twice, each in a child process: first on a copy of revision REV
+(``git archive``, with this script, own_runner.py and faceaccess/http_client.py copied in: the script only queues
+tasks by name and reads the ORM), then on this tree, and prints both side by side. 88ec5ea^ is main just before
+the per-receiver slots and short timeouts of issue 17.
 """
 
 from __future__ import annotations
@@ -47,6 +52,42 @@ def percentile(values: list[float], q: float) -> float:
     return ordered[max(0, math.ceil(q * len(ordered)) - 1)] if ordered else float("nan")
 
 
+def compare(args: argparse.Namespace) -> None:
+    """``--compare REV``: this measurement on a copy of REV, then on this tree (each in a child process whose
+    PYTHONPATH names its tree first), and the two side by side."""
+    import shutil
+    import subprocess
+    import tempfile
+
+    old = Path(tempfile.mkdtemp(prefix="faceaccess-webhook-before-"))
+    try:
+        archive = subprocess.run(["git", "-C", str(REPO), "archive", args.compare], check=True, capture_output=True)
+        subprocess.run(["tar", "-x", "-C", str(old)], input=archive.stdout, check=True)
+        for name in ("bench/webhook_bench.py", "bench/own_runner.py", "faceaccess/http_client.py"):
+            shutil.copy(REPO / name, old / name)
+        results = {}
+        for label, tree in (("before", old), ("after", REPO)):
+            out = args.json.with_name(f"{args.json.stem}_{label}.json")
+            argv = [sys.executable, str(tree / "bench" / "webhook_bench.py"), "--json", str(out),
+                    "--deliveries", str(args.deliveries), "--interval", str(args.interval),
+                    "--burst", str(args.burst), "--drain", str(args.drain)]
+            print(f"--- {label}: {tree}", flush=True)
+            subprocess.run(argv, cwd=tree, env={**os.environ, "PYTHONPATH": str(tree)}, check=True)
+            results[label] = json.loads(out.read_text())
+    finally:
+        shutil.rmtree(old, ignore_errors=True)
+    print("\n| code | phase | arrived | another camera's webhook p50 / p95 / max ms | silent receiver: "
+          "connections (most at once) |\n|---|---|---|---|---|")
+    for label, result in results.items():
+        code = args.compare if label == "before" else "this tree"
+        for row in result["phases"]:
+            silent = f"{row['silent_connections']} ({row['silent_most_open_at_once']})"
+            print(f"| {label} ({code}) | {row['phase']} | {row['arrived']}/{row['deliveries']} | {row['p50_ms']} / "
+                  f"{row['p95_ms']} / {row['max_ms']} | {silent} |")
+    args.json.parent.mkdir(parents=True, exist_ok=True)
+    args.json.write_text(json.dumps({"compare": args.compare, **results}, indent=2) + "\n")
+
+
 def main() -> None:
     parser = argparse.ArgumentParser(description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter)
     parser.add_argument("--deliveries", type=int, default=40, help="good-camera deliveries per phase")
@@ -54,7 +95,11 @@ def main() -> None:
     parser.add_argument("--burst", type=int, default=8, help="silent-receiver events queued before the phase")
     parser.add_argument("--drain", type=float, default=60.0, help="seconds to wait for the last deliveries")
     parser.add_argument("--json", type=Path, default=REPO / "out" / "webhook_bench.json")
+    parser.add_argument("--compare", metavar="REV", help="measure revision REV first, then this tree, in one run")
     args = parser.parse_args()
+    if args.compare:
+        compare(args)
+        return
 
     good, silent = RecordingReceiver(), SilentReceiver()
     os.environ["FACEACCESS_WEBHOOK_ALLOW"] = "127.0.0.1/32"  # the runner's workers may post to loopback

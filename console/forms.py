@@ -51,7 +51,7 @@ class SiteForm(forms.ModelForm):
         model = Site
         fields = ["name", "timezone", "match_threshold", "liveness_policy", "liveness_threshold", "min_face_px",
                   "min_detection_score", "detection_policy",
-                  "decision_deadline_seconds", "retain_unknown_days", "retain_known_days"]
+                  "decision_deadline_seconds", "max_snapshot_pixels", "retain_unknown_days", "retain_known_days"]
         help_texts = {"match_threshold": "Leave empty for the current model's identification threshold. "
                                          "Tune it on the site's threshold page."}
 

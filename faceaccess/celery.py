@@ -1,5 +1,5 @@
 """The Celery app. Configuration comes from Django settings (CELERY_* names); tasks are autodiscovered
-from the installed apps' tasks.py. Start a worker with: celery -A faceaccess worker -Q gpu,celery"""
+from the installed apps' tasks.py. Start a worker with: celery -A faceaccess worker -Q gpu,gpu-bulk,celery"""
 
 from __future__ import annotations
 

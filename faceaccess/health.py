@@ -27,16 +27,24 @@ def healthz(request: HttpRequest) -> JsonResponse:
     return JsonResponse({"status": "ok" if ok else "degraded", **checks}, status=200 if ok else 503)
 
 
+# A queue's messages sent with a priority above 0 wait in lists of their own beside the queue's list, named as
+# kombu's Redis transport names them (queue + "\x06\x16" + step, for its default steps 3, 6 and 9).
+PRIORITY_LISTS = tuple(f"\x06\x16{step}" for step in (3, 6, 9))
+
+
 def queue_lengths(queues: tuple[str, ...] = ("gpu", "celery")) -> dict[str, int] | None:
-    """Messages waiting in each Celery queue (Redis lists), or None when the broker does not answer."""
+    """Messages waiting in each Celery queue (Redis lists, those of every priority), or None when the broker does
+    not answer."""
+    names = [[name, *(name + suffix for suffix in PRIORITY_LISTS)] for name in queues]
     try:
         with redis_conn.client().pipeline() as pipe:
-            for name in queues:
-                pipe.llen(name)
-            lengths = pipe.execute()
+            for lists in names:
+                for name in lists:
+                    pipe.llen(name)
+            lengths = iter(pipe.execute())
     except Exception:
         return None
-    return dict(zip(queues, (int(n) for n in lengths), strict=True))
+    return {queue: sum(int(next(lengths)) for _ in lists) for queue, lists in zip(queues, names, strict=True)}
 
 
 def workers_alive(timeout: float = 0.5) -> list[str] | None:

@@ -27,18 +27,19 @@ MAX_REASON = 2000
 TASK_OPTIONS = {"acks_late": True, "reject_on_worker_lost": True}
 
 
-def send(task_name: str, *args: Any, countdown: float | None = None) -> None:
+def send(task_name: str, *args: Any, countdown: float | None = None, priority: int | None = None) -> None:
     """Queue a task by its registered name, for a module that must not import the task's own (an import that
     would run upward). Raises what the broker raises.
 
     The task object itself publishes, exactly as ``task.delay`` would (eager mode, its routing, its
     ``ignore_result``): Celery's ``send_task`` fallback for a name it has not registered yet would also subscribe
     to the result backend, one more Redis round trip without a timeout. So the task's module is imported first
-    when this process has not registered it (a web process never imports the worker's tasks otherwise)."""
+    when this process has not registered it (a web process never imports the worker's tasks otherwise).
+    ``priority``: 0 (first, the default) to 9 (last) within the task's queue (see QUEUE_PRIORITIES)."""
     tasks = current_app.tasks
     if task_name not in tasks:
         importlib.import_module(task_name.rpartition(".")[0])
-    tasks[task_name].apply_async(args, countdown=countdown)
+    tasks[task_name].apply_async(args, countdown=countdown, priority=priority)
 
 
 def mark_failed(model: type[models.Model], pk: int, reason: str, **extra: Any) -> None:

@@ -325,6 +325,7 @@ def main(argv: list[str] | None = None) -> int:
         try:
             servers = _start_services(stack, data)
             login = _prepare_django()
+            from django.conf import settings  # configured by _prepare_django
             env = {**os.environ, "DJANGO_SETTINGS_MODULE": "faceaccess.settings", "PYTHONUNBUFFERED": "1"}
             # The first snapshot after start should not pay for loading the models.
             env.setdefault("FACEACCESS_PRELOAD_PIPELINE", "1")
@@ -332,7 +333,7 @@ def main(argv: list[str] | None = None) -> int:
             # a child that dies mid-task (OOM, segfault) gets its message re-queued
             # (task_reject_on_worker_lost); the child loads the engine once and keeps it.
             worker = Child("Celery worker", [
-                sys.executable, "-m", "celery", "-A", "faceaccess", "worker", "-Q", "gpu",
+                sys.executable, "-m", "celery", "-A", "faceaccess", "worker", "-Q", settings.ENGINE_QUEUES,
                 "-c", "1", "-P", "prefork", "-l", "INFO", "-n", "faceaccess@%h",
                 # -B: Celery beat inside the worker (one machine): the sweeper and retention (settings).
                 "-B", "-s", str(data / "celerybeat-schedule")], env, grace=20.0)

@@ -165,6 +165,10 @@ FACEACCESS_WEB_IDLE_TIMEOUT = env_float("FACEACCESS_WEB_IDLE_TIMEOUT", 30.0)
 FACEACCESS_WEB_MAX_CONNECTIONS = env_int("FACEACCESS_WEB_MAX_CONNECTIONS", 4000)
 FACEACCESS_WEB_CONNECTIONS_PER_ADDRESS = env_int("FACEACCESS_WEB_CONNECTIONS_PER_ADDRESS", 64)
 FACEACCESS_MAX_PIXELS = env_int("FACEACCESS_MAX_PIXELS", 40_000_000)
+# The most pixels the engine decodes for one photo (default 3840x2160): a larger JPEG is decoded at 1/2, 1/4 or
+# 1/8 of its size, a larger PNG or WebP is refused with a 413. One photo then costs the engine ~0.15 s at most
+# instead of the 2.5 s of a 40 MP PNG, which held every door behind it.
+FACEACCESS_MAX_DECODED_PIXELS = env_int("FACEACCESS_MAX_DECODED_PIXELS", 3840 * 2160)
 # Photo decodes (pixels, not headers) running at once in one process: each 40 MP one holds ~120 MB or more.
 FACEACCESS_MAX_CONCURRENT_DECODES = env_int("FACEACCESS_MAX_CONCURRENT_DECODES", 2)
 # Uploads above this size go to a temp file rather than memory.
@@ -232,6 +236,9 @@ CELERY_BROKER_TRANSPORT_OPTIONS = {
     "visibility_timeout": env_int("FACEACCESS_VISIBILITY_TIMEOUT", 600),
     "socket_timeout": FACEACCESS_BROKER_TIMEOUT,
     "socket_connect_timeout": FACEACCESS_BROKER_TIMEOUT,
+    # A worker takes from its queues in the order it lists them (-Q gpu,gpu-bulk): a door snapshot waiting is
+    # always taken before an enrollment photo or a re-embedding chunk (Redis BRPOP checks its keys in order).
+    "queue_order_strategy": "priority",
 }
 # Also the whole time kombu spends (re)connecting before a publish.
 CELERY_BROKER_CONNECTION_TIMEOUT = FACEACCESS_BROKER_TIMEOUT
@@ -251,13 +258,22 @@ CELERY_TASK_TRACK_STARTED = True
 # FACEACCESS_DB_CONN_MAX_AGE are closed, the others pinged before their first query, as in a web request.
 CELERY_DB_REUSE_MAX = 10_000
 CELERY_TASK_DEFAULT_QUEUE = "celery"
-# Tasks that run the vision engine go to the "gpu" queue that the engine workers consume; the
+# The engine's bulk work (enrollment photos, re-embedding after a model switch) has its own queue, which the
+# engine workers consume after the doors' "gpu" queue: an operator's upload of 200 photos no longer queues ahead
+# of the door. "gpu" puts the bulk work back into the doors' queue (as before; the starvation benchmark's "before").
+FACEACCESS_BULK_QUEUE = env_str("FACEACCESS_BULK_QUEUE", "gpu-bulk")
+# What an engine worker consumes, in this order (-Q): the doors first.
+ENGINE_QUEUES = ",".join(dict.fromkeys(("gpu", FACEACCESS_BULK_QUEUE)))
+# Tasks that run the vision engine go to the "gpu" (doors) or the bulk queue that the engine workers consume; the
 # first matching pattern wins, so a non-engine task (e.g. a webhook) gets its own entry above these.
 CELERY_TASK_ROUTES = {
     "access.tasks.apply_retention": {"queue": "celery"},
     "access.tasks.sweep": {"queue": "celery"},
     "access.tasks.deliver_webhook": {"queue": "celery"},
-    "enrollment.tasks.*": {"queue": "gpu"},
+    # Priority 0 (first) .. 9 (last): bulk work goes last, so a worker takes it after every door snapshot waiting,
+    # also those that a busy camera queued behind its others (access.snapshots.intake.fair_priority).
+    "access.tasks.reembed_chunk": {"queue": FACEACCESS_BULK_QUEUE, "priority": 9},
+    "enrollment.tasks.*": {"queue": FACEACCESS_BULK_QUEUE, "priority": 9},
     "access.tasks.*": {"queue": "gpu"},
 }
 # The sweeper re-queues snapshots and photos still pending this long after they arrived (their message was
@@ -312,7 +328,6 @@ REST_FRAMEWORK = {
     "DEFAULT_THROTTLE_RATES": {
         "snapshots": env_str("FACEACCESS_SNAPSHOT_RATE", "120/min"),  # per camera
         "token_ip": env_str("FACEACCESS_TOKEN_RATE_PER_IP", "20/min"),  # POST /api/v1/auth/token/ per client IP
-        "token_username": env_str("FACEACCESS_TOKEN_RATE_PER_USERNAME", "10/min"),  # ... per username tried
     },
 }
 

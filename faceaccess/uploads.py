@@ -19,6 +19,9 @@ from dataclasses import dataclass
 from django.conf import settings
 from PIL import Image, UnidentifiedImageError
 
+# Formats the engine can decode at reduced size (JPEG's DCT scaling); the others are decoded in full.
+REDUCIBLE = {"JPEG", "MPO"}
+
 # Pillow format name -> stored file extension.
 # MPO is a JPEG with more frames after the first (phones, some cameras): stored as it came, a .jpg, and the
 # worker decodes the first frame.
@@ -67,6 +70,14 @@ def validate_image_bytes(data: bytes, filename: str = "") -> ImageUpload:
                 raise UploadError(
                     "too_many_pixels",
                     f"image is {width}x{height} = {width * height:,} pixels, over the limit of {max_pixels:,}",
+                    413,
+                )
+            full_decode = settings.FACEACCESS_MAX_DECODED_PIXELS
+            if full_decode and img.format not in REDUCIBLE and width * height > full_decode:
+                raise UploadError(
+                    "too_many_pixels",
+                    f"image is a {width}x{height} {img.format} = {width * height:,} pixels; a {img.format} is "
+                    f"decoded in full and may have at most {full_decode:,} (send a JPEG, or a smaller image)",
                     413,
                 )
     except UploadError:

@@ -154,13 +154,15 @@ def read_bytes(field_file: Any) -> bytes:
 
 
 def decode_image(data: bytes) -> np.ndarray:
-    """Decode an upload's bytes with the engine's loader and the same pixel limit the API applied (the web
-    process only read its header), holding a decode slot so that concurrent decodes stay bounded."""
+    """Decode an upload's bytes with the engine's loader and the same pixel limits the API applied (the web
+    process only read its header), holding a decode slot so that concurrent decodes stay bounded. A JPEG over
+    FACEACCESS_MAX_DECODED_PIXELS comes back decoded at reduced size (the engine's work per photo is bounded)."""
     from faceaccess.uploads import decode_slot
     from recognition.engine import load_image
 
     with decode_slot():
-        return load_image(data, max_pixels=settings.FACEACCESS_MAX_PIXELS)
+        return load_image(data, max_pixels=settings.FACEACCESS_MAX_PIXELS,
+                          max_decoded_pixels=settings.FACEACCESS_MAX_DECODED_PIXELS or None)
 
 
 def read_image(field_file: Any) -> np.ndarray:

@@ -182,7 +182,7 @@ class CeleryWorker:
 
 @pytest.fixture(scope="session")
 def celery_worker_process(django_db_setup, tmp_path_factory) -> CeleryWorker:
-    """A real `celery -A faceaccess worker -Q gpu,celery -c 1` subprocess, connected to pytest-django's
+    """A real `celery -A faceaccess worker -Q gpu,gpu-bulk,celery -c 1` subprocess, connected to pytest-django's
     test database, the session's Redis and MEDIA_ROOT. Session-scoped: the engine loads once.
 
     Tests that use it must commit their rows (transactional_db / django_db(transaction=True))."""
@@ -202,7 +202,8 @@ def celery_worker_process(django_db_setup, tmp_path_factory) -> CeleryWorker:
         "DJANGO_SETTINGS_MODULE": "faceaccess.settings",
         "PYTHONPATH": os.pathsep.join(filter(None, [str(REPO_ROOT), os.environ.get("PYTHONPATH")])),
     }
-    argv = [sys.executable, "-m", "celery", "-A", "faceaccess", "worker", "-Q", "gpu,celery", "-c", "1",
+    queues = f"{settings.ENGINE_QUEUES},celery"
+    argv = [sys.executable, "-m", "celery", "-A", "faceaccess", "worker", "-Q", queues, "-c", "1",
             "-P", "prefork", "-l", "INFO", "-n", hostname, "--without-gossip", "--without-mingle"]
     with open(log_path, "ab") as log:
         proc = subprocess.Popen(argv, cwd=REPO_ROOT, env=env, stdin=subprocess.DEVNULL, stdout=log,

@@ -26,7 +26,8 @@ class SiteSerializer(serializers.ModelSerializer):
             "id", "url", "name", "timezone", "match_threshold", "threshold_model", "other_thresholds",
             "threshold_note", "min_face_px", "min_detection_score",
             "liveness_policy", "liveness_threshold", "liveness_status",
-            "detection_policy", "decision_deadline_seconds", "retain_unknown_days", "retain_known_days",
+            "detection_policy", "decision_deadline_seconds", "max_snapshot_pixels", "retain_unknown_days",
+            "retain_known_days",
             "created_at", "updated_at",
         ]
         # The threshold's model is the active one's when it is set; a model switch remaps it (access.thresholds).

@@ -16,13 +16,14 @@ from rest_framework.response import Response
 from rest_framework.reverse import reverse
 from rest_framework.views import APIView
 
-from access.models import CAPTURED_AT_MAX_AHEAD, CAPTURED_AT_MIN, AccessEvent, Camera
+from access.models import CAPTURED_AT_MAX_AHEAD, CAPTURED_AT_MIN, AccessEvent, Camera, Site
 from access.snapshots.intake import create_event, requeue_if_never_queued, wait_for
 from faceaccess.api.errors import ApiError, JsonErrorsMixin
 from faceaccess.api.throttling import SKIP_AFTER_FAILURE_S, CameraThrottle
 from faceaccess.api.uploads import check_content_length, read_image_upload
 from faceaccess.health import queue_lengths
 from faceaccess.queries import one_or_none
+from faceaccess.uploads import ImageUpload
 
 from .authentication import CameraKeyAuthentication, IsActiveCamera
 from .serializers import AccessEventSerializer, EventAcceptedSerializer
@@ -75,6 +76,18 @@ def snapshot_queue() -> str:
 
     return app.amqp.router.route({}, "access.tasks.process_snapshot")["queue"].name
 
+
+
+def refuse_over_site_resolution(camera: Camera, upload: ImageUpload) -> None:
+    """413 before anything is stored when the snapshot has more pixels than the camera's site accepts: a larger
+    frame costs the engine (one worker for every door) more time, and a door camera never needs it."""
+    limit = Site.objects.filter(pk=camera.site_id).values_list("max_snapshot_pixels", flat=True).first() or 0
+    pixels = upload.width * upload.height
+    if limit and pixels > limit:
+        raise ApiError("too_many_pixels",
+                       f"the snapshot is {upload.width}x{upload.height} = {pixels:,} pixels; site cameras may send "
+                       f"at most {limit:,} (the site's max_snapshot_pixels): use the camera's smaller stream",
+                       status.HTTP_413_REQUEST_ENTITY_TOO_LARGE)
 
 class _QueueCheck:
     """Process-wide: until when the queue's depth goes unasked because the broker last did not answer (a frozen
@@ -137,7 +150,9 @@ class SnapshotView(JsonErrorsMixin, APIView):
             if refused is not None:
                 return refused
         if event is None:
-            event, created = create_event(camera, read_image_upload(request), key, captured_at)
+            upload = read_image_upload(request)
+            refuse_over_site_resolution(camera, upload)
+            event, created = create_event(camera, upload, key, captured_at)
         if not created:  # a replay, also when it lost an insert race to the request that created the event
             event = requeue_if_never_queued(event)
         if event.status == AccessEvent.Status.FAILED and event.enqueue_failed:

@@ -89,7 +89,8 @@ def enqueue_snapshot(event_id: int, event: AccessEvent | None = None) -> bool:
     if intake is not None and intake.get("event") == event_id and "insert_started" in intake:
         intake["insert"] = round((started - intake.pop("insert_started")) * 1000.0, 3)
     try:
-        send(PROCESS_SNAPSHOT, event_id)  # by name: the worker's code is never imported here
+        # by name: the worker's code is never imported here
+        send(PROCESS_SNAPSHOT, event_id, priority=fair_priority(event_id, event))
         if intake is not None and intake.get("event") == event_id:
             intake["enqueue"] = _ms(started)
         return True
@@ -103,6 +104,20 @@ def enqueue_snapshot(event_id: int, event: AccessEvent | None = None) -> bool:
             for name, value in fields.items():
                 setattr(event, name, value)
         return False
+
+
+def fair_priority(event_id: int, event: AccessEvent | None) -> int:
+    """The snapshot's place among the doors' queued work: 0 (first) when its camera has nothing else waiting, 3, 6,
+    then 9 for its camera's 2nd, 3rd, 4th-and-later snapshot still pending. One camera sending more than the
+    engine can decide then queues behind itself, not in front of every other door: a door with nothing waiting
+    goes before its backlog (round robin between cameras, in effect)."""
+    camera_id = event.camera_id if event is not None else (
+        AccessEvent.objects.filter(pk=event_id).values_list("camera_id", flat=True).first())
+    if camera_id is None:
+        return 0
+    ahead = AccessEvent.objects.filter(camera_id=camera_id, status=AccessEvent.Status.PENDING,
+                                       pk__lt=event_id)[:3].count()
+    return 3 * ahead
 
 
 def requeue_if_never_queued(event: AccessEvent) -> AccessEvent:

@@ -3,7 +3,8 @@
 Scopes (rates in ``REST_FRAMEWORK["DEFAULT_THROTTLE_RATES"]``, from the ``FACEACCESS_*_RATE*`` settings):
 
 - ``snapshots``: a camera's posts, per camera (its key);
-- ``token_ip`` / ``token_username``: ``POST /api/v1/auth/token/`` per client IP and per username tried.
+- ``token_ip``: ``POST /api/v1/auth/token/`` per client IP (not per username: anyone could spend a username's
+  count and lock its owner out, issue 17).
 
 A refused request answers 429 with ``Retry-After`` (DRF's ``Throttled``) before the view does any work, so a
 throttled password guess costs no password hashing.
@@ -120,16 +121,3 @@ class ClientIPThrottle(FailOpenThrottle):
     def get_cache_key(self, request, view) -> str | None:
         ip = request.META.get("REMOTE_ADDR") or "unknown"
         return self.cache_format % {"scope": self.scope, "ident": _cache_key_part(ip)}
-
-
-class UsernameThrottle(FailOpenThrottle):
-    """Per username tried (case-folded), whatever IP the attempts come from."""
-
-    scope = "token_username"
-    username_field = "username"
-
-    def get_cache_key(self, request, view) -> str | None:
-        username = request.data.get(self.username_field) if hasattr(request.data, "get") else None
-        if not isinstance(username, str) or not username.strip():
-            return None
-        return self.cache_format % {"scope": self.scope, "ident": _cache_key_part(username.strip().casefold())}

@@ -14,6 +14,9 @@ import numpy as np
 from PIL import Image, ImageOps, UnidentifiedImageError
 
 DEFAULT_MAX_PIXELS = 40_000_000
+# JPEG can be decoded at 1/2, 1/4 or 1/8 of its size (the DCT's own scaling, far cheaper than decoding in full
+# and shrinking); the other formats cannot, so their size bounds the work a photo costs the engine.
+REDUCIBLE_FORMATS = {"JPEG", "MPO"}
 # MPO: a JPEG with more frames after the first (phones, stereo cameras); its first frame is used.
 ALLOWED_FORMATS = {"JPEG", "MPO", "PNG", "WEBP", "BMP"}
 
@@ -30,12 +33,18 @@ def load_image(
     data: bytes | str | Path,
     max_pixels: int | None = DEFAULT_MAX_PIXELS,
     formats: set[str] | None = None,
+    max_decoded_pixels: int | None = None,
 ) -> np.ndarray:
     """Decode ``data`` (bytes or a file path) to an (H, W, 3) RGB uint8 array.
 
     Grey, palette, RGBA and 16-bit images are converted; EXIF orientation is
     applied. Raises :class:`ImageError` for empty, non-image, truncated,
     unsupported or oversized input (checked before the pixels are decoded).
+
+    ``max_decoded_pixels`` bounds the pixels actually decoded, so that one photo
+    cannot hold the engine for seconds: a larger JPEG is decoded at the first of
+    1/2, 1/4, 1/8 of its size that fits (the array is then that size), any other
+    format above it is refused (``too_many_pixels``).
     """
     if isinstance(data, (str, Path)):
         path = Path(data)
@@ -59,6 +68,8 @@ def load_image(
                     f"image is {w}x{h} = {w * h:,} pixels, over the limit of {max_pixels:,}",
                     "too_many_pixels",
                 )
+            if max_decoded_pixels is not None and w * h > max_decoded_pixels:
+                _decode_reduced(img, w, h, max_decoded_pixels)
             img.load()
             img = ImageOps.exif_transpose(img)
             return _to_rgb(img)
@@ -70,6 +81,27 @@ def load_image(
         raise ImageError(f"image is too large to decode safely: {exc}", "too_many_pixels") from exc
     except (OSError, SyntaxError, ValueError) as exc:
         raise ImageError(f"the image is corrupt or truncated: {exc}", "corrupt") from exc
+
+
+def decode_scale(width: int, height: int, max_decoded_pixels: int) -> int | None:
+    """The JPEG reduction (1, 2, 4 or 8) that brings ``width`` x ``height`` within ``max_decoded_pixels``, or
+    None when even 1/8 is too large."""
+    for scale in (1, 2, 4, 8):
+        if -(-width // scale) * -(-height // scale) <= max_decoded_pixels:
+            return scale
+    return None
+
+
+def _decode_reduced(img: Image.Image, width: int, height: int, max_decoded_pixels: int) -> None:
+    scale = decode_scale(width, height, max_decoded_pixels) if img.format in REDUCIBLE_FORMATS else None
+    if scale is None:
+        raise ImageError(
+            f"image is {width}x{height} = {width * height:,} pixels; a {img.format} is decoded in full and may have "
+            f"at most {max_decoded_pixels:,} (send a JPEG, which is decoded at reduced size, or a smaller image)",
+            "too_many_pixels",
+        )
+    # draft() picks the strongest reduction whose result is still at least the size asked for.
+    img.draft("RGB", (-(-width // scale), -(-height // scale)))
 
 
 def _to_rgb(img: Image.Image) -> np.ndarray:

@@ -77,3 +77,25 @@ def test_missing_file(tmp_path):
     with pytest.raises(ImageError) as exc:
         load_image(tmp_path / "nope.jpg")
     assert exc.value.code == "unreadable"
+
+
+def test_a_large_jpeg_is_decoded_at_reduced_size():
+    """A JPEG over max_decoded_pixels is decoded at the first of 1/2, 1/4, 1/8 that fits (its DCT scaling):
+    the engine's work for one photo stays bounded, and the picture is still the same picture."""
+    img = Image.new("RGB", (4000, 3000), (200, 30, 30))
+    img.paste((30, 30, 200), (2000, 0, 4000, 3000))  # right half blue
+    data = encode(img, "JPEG")
+    full = load_image(data)
+    assert full.shape == (3000, 4000, 3)
+    reduced = load_image(data, max_decoded_pixels=1_000_000)  # 12 MP -> 1/4 = 1000x750
+    assert reduced.shape == (750, 1000, 3)
+    assert reduced[375, 200, 0] > 150 and reduced[375, 800, 2] > 150  # red left, blue right
+    assert load_image(data, max_decoded_pixels=12_000_000).shape == (3000, 4000, 3)  # within: in full
+
+
+def test_a_large_png_is_refused_rather_than_decoded_in_full():
+    data = encode(Image.new("RGB", (3000, 2000)), "PNG")
+    with pytest.raises(ImageError) as exc:
+        load_image(data, max_decoded_pixels=1_000_000)
+    assert exc.value.code == "too_many_pixels" and "decoded in full" in str(exc.value)
+    assert load_image(data, max_decoded_pixels=6_000_000).shape == (2000, 3000, 3)

@@ -39,7 +39,8 @@ print(json.dumps({
         "task_serializer", "accept_content", "worker_proc_alive_timeout")},
     "visibility_timeout": app.conf.broker_transport_options["visibility_timeout"],
     "routes": {n: route(n) for n in ("access.tasks.process_snapshot", "enrollment.tasks.embed_face_image",
-                                     "faceaccess.health_check")},
+                                     "access.tasks.reembed_chunk", "faceaccess.health_check")},
+    "queue_order": app.conf.broker_transport_options["queue_order_strategy"],
 }))
 """
 
@@ -94,8 +95,9 @@ def test_apps_auth_and_celery_reliability_settings(tmp_path):
     assert c["task_soft_time_limit"] < c["task_time_limit"] < s["visibility_timeout"]
     assert (c["task_serializer"], c["accept_content"]) == ("json", ["json"])
     assert c["worker_proc_alive_timeout"] >= 60  # a pool child may load the engine before it reports up
-    assert s["routes"] == {"access.tasks.process_snapshot": "gpu", "enrollment.tasks.embed_face_image": "gpu",
-                           "faceaccess.health_check": "celery"}
+    assert s["routes"] == {"access.tasks.process_snapshot": "gpu", "enrollment.tasks.embed_face_image": "gpu-bulk",
+                           "access.tasks.reembed_chunk": "gpu-bulk", "faceaccess.health_check": "celery"}
+    assert s["queue_order"] == "priority"  # a worker takes the doors' queue first (-Q gpu,gpu-bulk)
 
 
 def test_environment_overrides(tmp_path):

@@ -98,7 +98,7 @@ def test_a_retry_after_a_broker_failure_queues_the_event_again(camera, media, dj
     assert retry.status_code == 202, retry.content
     assert retry.json() == {**retry.json(), "id": event_id, "status": "pending"}
     assert retry["Idempotent-Replayed"] == "true"
-    delay.assert_called_once_with(PROCESS_SNAPSHOT, event_id)
+    delay.assert_called_once_with(PROCESS_SNAPSHOT, event_id, priority=0)
     event.refresh_from_db()
     assert (event.status, event.reason, event.processed_at) == ("pending", "", None)
     assert AccessEvent.objects.count() == 1 and len(media_files(media)) == 1
@@ -115,7 +115,7 @@ def test_a_retry_while_the_broker_is_still_down_fails_again_and_can_be_retried_l
     assert AccessEvent.objects.get(pk=event_id).status == "failed"
     with mock.patch("access.snapshots.intake.send") as delay, django_capture_on_commit_callbacks(execute=True):
         post(camera, "k3")
-    delay.assert_called_once_with(PROCESS_SNAPSHOT, event_id)
+    delay.assert_called_once_with(PROCESS_SNAPSHOT, event_id, priority=0)
 
 
 def test_an_event_that_failed_in_the_worker_is_replayed_not_requeued(camera, media,

@@ -12,13 +12,15 @@ from recognition import pipelines
 
 
 @pytest.mark.parametrize(
-    "task", [access_tasks.process_snapshot, enrollment_tasks.embed_face_image, enrollment_tasks.reembed_all]
+    ("task", "queue"), [(access_tasks.process_snapshot, "gpu"), (enrollment_tasks.embed_face_image, "gpu-bulk"),
+                        (enrollment_tasks.reembed_all, "gpu-bulk"), (access_tasks.reembed_chunk, "gpu-bulk")]
 )
-def test_engine_tasks_go_to_the_gpu_queue_and_ack_late(task):
+def test_engine_tasks_go_to_the_engine_queues_and_ack_late(task, queue):
+    """Door snapshots on the doors' queue; enrollment and re-embedding on the bulk queue, taken after it."""
     from faceaccess.celery import app
 
     route = app.amqp.router.route({}, task.name, (1,), {})
-    assert route["queue"].name == "gpu"
+    assert route["queue"].name == queue
     assert task.acks_late and task.reject_on_worker_lost
 
 
