@@ -26,18 +26,21 @@ def _queue(name: str) -> Queue:
     return Queue(name, Exchange(name, type="direct"), routing_key=name)
 
 
-def test_door_messages_are_taken_before_bulk_messages_queued_earlier(service_urls):
+def publish_then_take(messages: list[tuple[str, str, int | None]]) -> tuple[list[str], dict[str, int] | None]:
+    """Publish ``(queue "doors"/"bulk", job, priority)`` in order on fresh queues, then take them all as an engine
+    worker does (-Q doors,bulk, one message at a time): the jobs in the order taken, and the queues' lengths as
+    queue_lengths counted them before."""
     tag = uuid.uuid4().hex[:8]
-    doors, bulk = _queue(f"doors-{tag}"), _queue(f"bulk-{tag}")
-    taken: list[str] = []
+    queues = {"doors": _queue(f"doors-{tag}"), "bulk": _queue(f"bulk-{tag}")}
     with app.connection_for_write() as conn:
         producer = conn.Producer()
-        for queue in (doors, bulk):
+        for queue in queues.values():
             queue(conn.default_channel).declare()
-        for n in range(3):  # an operator's upload first ...
-            producer.publish({"job": f"bulk{n}"}, exchange=bulk.exchange, routing_key=bulk.routing_key)
-        for n in range(2):  # ... then two door snapshots
-            producer.publish({"job": f"door{n}"}, exchange=doors.exchange, routing_key=doors.routing_key)
+        for name, job, priority in messages:
+            queue = queues[name]
+            producer.publish({"job": job}, exchange=queue.exchange, routing_key=queue.routing_key, priority=priority)
+        lengths = queue_lengths((queues["doors"].name, queues["bulk"].name))
+    taken: list[str] = []
 
     def take(body, message):
         taken.append(body["job"])
@@ -46,40 +49,26 @@ def test_door_messages_are_taken_before_bulk_messages_queued_earlier(service_url
     with app.connection_for_read() as conn:
         channel = conn.channel()
         channel.basic_qos(0, 1, False)  # like the worker: one message at a time (prefetch multiplier 1, -c 1)
-        with Consumer(channel, [doors, bulk], callbacks=[take]):
-            while len(taken) < 5:
+        with Consumer(channel, [queues["doors"], queues["bulk"]], callbacks=[take]):
+            while len(taken) < len(messages):
                 conn.drain_events(timeout=5)
+    return taken, lengths and {k: lengths[q.name] for k, q in queues.items()}
+
+
+def test_door_messages_are_taken_before_bulk_messages_queued_earlier(service_urls):
+    # an operator's upload first (no priority: the queue order alone decides), then two door snapshots
+    taken, _ = publish_then_take([("bulk", f"bulk{n}", None) for n in range(3)]
+                                 + [("doors", f"door{n}", None) for n in range(2)])
     assert taken[:2] == ["door0", "door1"], taken
     assert sorted(taken[2:]) == ["bulk0", "bulk1", "bulk2"]
 
 
 def test_a_busy_cameras_backlog_goes_behind_a_door_with_nothing_waiting(service_urls):
-    tag = uuid.uuid4().hex[:8]
-    doors, bulk = _queue(f"doors-{tag}"), _queue(f"bulk-{tag}")
-    taken: list[str] = []
-    with app.connection_for_write() as conn:
-        producer = conn.Producer()
-        for queue in (doors, bulk):
-            queue(conn.default_channel).declare()
-        for n in range(2):  # an operator's photos (priority 9) ...
-            producer.publish({"job": f"bulk{n}"}, exchange=bulk.exchange, routing_key=bulk.routing_key, priority=9)
-        for n, priority in enumerate((0, 3, 6, 9)):  # ... a busy camera's four snapshots ...
-            producer.publish({"job": f"busy{n}"}, exchange=doors.exchange, routing_key=doors.routing_key,
-                             priority=priority)
-        producer.publish({"job": "victim"}, exchange=doors.exchange, routing_key=doors.routing_key)  # ... a door
-        lengths = queue_lengths((doors.name, bulk.name))
-
-    def take(body, message):
-        taken.append(body["job"])
-        message.ack()
-
-    with app.connection_for_read() as conn:
-        channel = conn.channel()
-        channel.basic_qos(0, 1, False)
-        with Consumer(channel, [doors, bulk], callbacks=[take]):
-            while len(taken) < 7:
-                conn.drain_events(timeout=5)
-    assert lengths == {doors.name: 5, bulk.name: 2}  # every priority's list counted (back-pressure, dashboard)
+    taken, lengths = publish_then_take(
+        [("bulk", f"bulk{n}", 9) for n in range(2)]  # an operator's photos (priority 9) ...
+        + [("doors", f"busy{n}", p) for n, p in enumerate((0, 3, 6, 9))]  # ... a busy camera's four snapshots ...
+        + [("doors", "victim", 0)])  # ... then a door with nothing waiting
+    assert lengths == {"doors": 5, "bulk": 2}  # every priority's list counted (back-pressure, dashboard)
     assert taken == ["busy0", "victim", "busy1", "busy2", "busy3", "bulk0", "bulk1"], taken
 
 
