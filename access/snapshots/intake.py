@@ -89,7 +89,8 @@ def enqueue_snapshot(event_id: int, event: AccessEvent | None = None) -> bool:
     if intake is not None and intake.get("event") == event_id and "insert_started" in intake:
         intake["insert"] = round((started - intake.pop("insert_started")) * 1000.0, 3)
     try:
-        send(PROCESS_SNAPSHOT, event_id)  # by name: the worker's code is never imported here
+        sealed = intake.get("credential") if intake is not None and intake.get("event") == event_id else None
+        send(PROCESS_SNAPSHOT, event_id, *((sealed,) if sealed else ()))  # by name: never imports the worker
         if intake is not None and intake.get("event") == event_id:
             intake["enqueue"] = _ms(started)
         return True
@@ -121,9 +122,11 @@ def requeue_if_never_queued(event: AccessEvent) -> AccessEvent:
 
 
 def create_event(
-    camera: Camera, upload: ImageUpload, key: str, captured_at: dt.datetime | None
+    camera: Camera, upload: ImageUpload, key: str, captured_at: dt.datetime | None, credential: str | None = None
 ) -> tuple[AccessEvent, bool]:
     """Store the file and the row together (no row: no file) and queue the snapshot once the row commits.
+    ``credential``: a PIN / card number sealed for the worker (access.rules.credentials), a task argument only,
+    never stored.
 
     Returns ``(event, created)``: a retry that raced in with the same idempotency key gets the event of the
     first one and ``created=False``.
@@ -131,6 +134,8 @@ def create_event(
     entered = time.perf_counter()
     t0 = getattr(_request, "t0", None)
     intake: dict[str, Any] = {} if t0 is None else {"parse": round((entered - t0) * 1000.0, 3)}
+    if credential:
+        intake["credential"] = credential
     _request.intake = intake
     event = AccessEvent(
         camera=camera, site_id=camera.site_id, received_at=timezone.now(), captured_at=captured_at,
