@@ -17,7 +17,8 @@ from rest_framework.reverse import reverse
 from rest_framework.views import APIView
 
 from access.models import CAPTURED_AT_MAX_AHEAD, CAPTURED_AT_MIN, AccessEvent, Camera
-from access.rules import credentials
+from access.rules import credentials, factors
+from access.snapshots.card_only import decide_card
 from access.snapshots.intake import create_event, requeue_if_never_queued, wait_for
 from faceaccess.api.errors import ApiError, JsonErrorsMixin
 from faceaccess.api.throttling import SKIP_AFTER_FAILURE_S, CameraThrottle
@@ -125,7 +126,8 @@ class SnapshotView(JsonErrorsMixin, APIView):
                     "Checked against the person the face matches; never stored, logged or echoed."),
                 "card": serializers.CharField(
                     required=False, help_text="The card number the door's reader read (4-64 letters or digits), "
-                    "for a `face_card` or `card_or_face` door. Only its last 4 digits are ever shown."),
+                    "for a `face_card` or `card_or_face` door. Only its last 4 digits are ever shown. On a "
+                    "`card_or_face` door it may come alone, without `image`: decided at once."),
             },
         ),
         responses={
@@ -154,6 +156,13 @@ class SnapshotView(JsonErrorsMixin, APIView):
         captured_at = parse_captured_at(request.data.get("captured_at"))
         sealed = sealed_credential(request)
         event = one_or_none(AccessEvent.objects.filter(camera=camera, idempotency_key=key)) if key else None
+        if "image" not in request.FILES and request.data.get("card") and event is None \
+                and self.card_or_face(camera):  # a card alone: nothing for the engine, decided here at once
+            event, created = decide_card(camera, credentials.clean_card(request.data["card"]), key, captured_at)
+            response = self.answer(request, event)
+            if not created:
+                response["Idempotent-Replayed"] = "true"
+            return response
         created = False
         if event is None or (event.status == AccessEvent.Status.FAILED and event.enqueue_failed):
             refused = self.overloaded(request, event)  # before anything is stored or queued
@@ -171,6 +180,10 @@ class SnapshotView(JsonErrorsMixin, APIView):
         if not created:
             response["Idempotent-Replayed"] = "true"
         return response
+
+    @staticmethod
+    def card_or_face(camera: Camera) -> bool:
+        return (camera.verification or camera.site.verification) == factors.CARD_OR_FACE
 
     @staticmethod
     def overloaded(request, event: AccessEvent | None) -> Response | None:

@@ -79,3 +79,15 @@ def test_holidays_and_roles(staff, site):
     assert operator.post(f"/people/{make_person('Bo').pk}/credentials/", {"action": "card", "card": "1234"}) \
         .status_code == 403
     assert not Card.objects.exists() and not PersonGroup.objects.exists()
+
+
+def test_the_event_page_shows_the_second_factor(staff, site, camera):
+    from django.utils import timezone
+
+    from access.models import AccessEvent
+
+    event = AccessEvent.objects.create(camera=camera.camera, site=site, received_at=timezone.now(), status="done",
+                                       decision="denied", reason="matched somebody but PIN required",
+                                       reason_code="pin_missing", verification="face_pin", second_factor="PIN missing")
+    page = logged_in(staff.auditor).get(f"/events/{event.pk}/").content.decode()
+    assert "data-second-factor>PIN missing" in page and "face_pin" in page

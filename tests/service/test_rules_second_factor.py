@@ -144,3 +144,25 @@ def test_no_pin_or_card_number_in_events_webhooks_logs_or_the_audit_trail(fake_p
     assert ALICE_PIN not in everything and ALICE_CARD not in everything and ALICE_CARD[:-4] not in everything
     assert "PIN ok" in everything and "card …1234" in everything  # the outcomes are there
     assert not any(PersonPin.objects.filter(pin_hash__contains=ALICE_PIN))
+
+
+def test_a_card_alone_on_a_card_or_face_door_is_decided_without_a_photo(fake_pipeline, site, camera, people):
+    alice, _ = people
+    calls = fake_pipeline.calls
+    mode(site, "face")
+    refused = camera.client().post("/api/v1/snapshots/?wait=2", {"card": ALICE_CARD}, format="multipart")
+    assert refused.status_code == 400 and refused.json()["error"] == "missing_image"  # a face door needs a face
+    mode(site, "card_or_face")
+    alone = camera.client().post("/api/v1/snapshots/?wait=2", {"card": ALICE_CARD, "idempotency_key": "c1"},
+                                 format="multipart")
+    assert alone.status_code == 200, alone.content
+    body = alone.json()
+    assert (body["decision"], body["person"], body["second_factor"], body["faces"]) == \
+        ("granted", alice.pk, "card …1234", [])
+    again = camera.client().post("/api/v1/snapshots/?wait=2", {"card": ALICE_CARD, "idempotency_key": "c1"},
+                                 format="multipart")
+    assert again.json()["id"] == body["id"] and again["Idempotent-Replayed"] == "true"
+    unknown = camera.client().post("/api/v1/snapshots/?wait=2", {"card": "12345678"}, format="multipart").json()
+    assert (unknown["decision"], unknown["reason_code"], unknown["person"]) == ("unknown", "card_unknown", None)
+    assert fake_pipeline.calls == calls  # the engine never ran
+    assert AccessEvent.objects.count() == 2 and not any(e.snapshot for e in AccessEvent.objects.all())
