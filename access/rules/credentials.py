@@ -1,4 +1,4 @@
-"""Door credentials: a person's PIN (only a slow hash, Django's password hashers; wrong PINs in a row lock it) and
+"""Door credentials: a person's PIN (only a slow hash, Django's PBKDF2 hasher; wrong PINs in a row lock it) and
 card numbers (SHA-256, unique across people, last 4 digits shown).
 
 A PIN or card number that came with a snapshot travels from the web process to the worker sealed (Fernet, a key
@@ -13,7 +13,7 @@ import re
 
 from cryptography.fernet import Fernet, InvalidToken
 from django.conf import settings
-from django.contrib.auth.hashers import check_password, make_password
+from django.contrib.auth.hashers import PBKDF2PasswordHasher
 from django.db import transaction
 from django.utils import timezone
 
@@ -43,6 +43,21 @@ def clean_card(number: object) -> str:
     return text.upper()
 
 
+def hash_pin(pin: str) -> str:
+    """Django's PBKDF2-SHA256 hash of the PIN with FACEACCESS_PIN_HASH_ITERATIONS rounds (the count is stored in
+    the hash, so a changed setting applies to PINs set afterwards). Not the login passwords' million rounds: the
+    PIN is checked on the door's path, and what protects a 4-12 digit PIN online is the lockout."""
+    hasher = PBKDF2PasswordHasher()
+    return hasher.encode(pin, hasher.salt(), iterations=settings.FACEACCESS_PIN_HASH_ITERATIONS)
+
+
+def pin_matches(pin: str, encoded: str) -> bool:
+    try:
+        return PBKDF2PasswordHasher().verify(pin, encoded)
+    except (ValueError, TypeError, AssertionError):  # not a hash of ours (edited by hand): never a match
+        return False
+
+
 def card_hash(number: str) -> str:
     return hashlib.sha256(clean_card(number).encode()).hexdigest()
 
@@ -51,7 +66,7 @@ def card_hash(number: str) -> str:
 
 def set_pin(person_id: int, pin: str) -> PersonPin:
     """Set (or replace) the person's PIN; a new PIN also ends a lockout."""
-    hashed = make_password(clean_pin(pin))
+    hashed = hash_pin(clean_pin(pin))
     row, _ = PersonPin.objects.update_or_create(
         person_id=person_id, defaults={"pin_hash": hashed, "failures": 0, "locked_at": None})
     return row
@@ -95,7 +110,7 @@ def check_pin(person_id: int, pin: str) -> str:
             return factors.PIN_UNSET
         if row.locked_at is not None:
             return factors.PIN_LOCKED
-        if check_password(pin, row.pin_hash):
+        if pin_matches(pin, row.pin_hash):
             if row.failures:
                 PersonPin.objects.filter(pk=row.pk).update(failures=0)
             return factors.PIN_OK

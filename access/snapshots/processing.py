@@ -148,7 +148,8 @@ def _match_decide_save(event: AccessEvent, image, faces, timings: dict, clock: S
     ]
     camera = camera_rules(event.camera)
     credential = _check_credential(sealed, camera.mode(site), inputs, site)
-    clock.lap("credential")
+    if camera.mode(site) != factors.FACE:
+        clock.lap("credential")
     candidates = {i.nearest_person_id for i in inputs if i.nearest_person_id is not None}
     if credential.card_person_id is not None:
         candidates.add(credential.card_person_id)

@@ -123,7 +123,7 @@ def test_a_malformed_pin_or_card_is_a_400_that_stores_nothing_and_repeats_nothin
 
 
 def test_no_pin_or_card_number_in_events_webhooks_logs_or_the_audit_trail(fake_pipeline, site, camera, people,
-                                                                          caplog, owner_client):
+                                                                          caplog, owner_client, settings):
     from auditlog.models import LogEntry
 
     caplog.set_level(logging.DEBUG)
@@ -144,6 +144,8 @@ def test_no_pin_or_card_number_in_events_webhooks_logs_or_the_audit_trail(fake_p
     assert ALICE_PIN not in everything and ALICE_CARD not in everything and ALICE_CARD[:-4] not in everything
     assert "PIN ok" in everything and "card …1234" in everything  # the outcomes are there
     assert not any(PersonPin.objects.filter(pin_hash__contains=ALICE_PIN))
+    stored = PersonPin.objects.get(person=people[0]).pin_hash
+    assert stored.startswith(f"pbkdf2_sha256${settings.FACEACCESS_PIN_HASH_ITERATIONS}$")  # a slow hash, salted
 
 
 def test_a_card_alone_on_a_card_or_face_door_is_decided_without_a_photo(fake_pipeline, site, camera, people):
