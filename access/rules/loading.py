@@ -54,10 +54,6 @@ def _ranges(schedule_json: str) -> tuple[schedule.TimeRange, ...] | None:
         return None
 
 
-def level_of(row: AccessLevel, sites: frozenset[int], cameras: frozenset[int]) -> schedule.Level:
-    return _level(row.pk, row.name, row.schedule, row.valid_from, row.valid_until, row.holidays_too, sites, cameras)
-
-
 def _level(pk: int, name: str, stored: object, valid_from: dt.date | None, valid_until: dt.date | None,
            holidays_too: bool, sites: frozenset[int], cameras: frozenset[int]) -> schedule.Level:
     ranges = _ranges(json.dumps(stored, sort_keys=True))
@@ -87,6 +83,3 @@ def holidays_of(site_id: int | None) -> frozenset[dt.date]:
         return frozenset()
     return frozenset(Holiday.objects.filter(site_id=site_id).values_list("date", flat=True))
 
-
-def groups_of(person_id: int) -> list[PersonGroup]:
-    return list(PersonGroup.objects.filter(members=person_id))

@@ -168,3 +168,15 @@ def test_a_card_alone_on_a_card_or_face_door_is_decided_without_a_photo(fake_pip
     assert (unknown["decision"], unknown["reason_code"], unknown["person"]) == ("unknown", "card_unknown", None)
     assert fake_pipeline.calls == calls  # the engine never ran
     assert AccessEvent.objects.count() == 2 and not any(e.snapshot for e in AccessEvent.objects.all())
+
+
+def test_the_what_if_replay_decides_with_the_stored_credential_check(fake_pipeline, site, camera, people):
+    from access.review.tuning import what_if
+
+    mode(site, "face_pin")
+    assert post(camera, snap(fake_pipeline, 61, 1), pin=ALICE_PIN)["decision"] == "granted"
+    assert post(camera, snap(fake_pipeline, 62, 1))["decision"] == "denied"  # PIN missing
+    replay = what_if(site, 0.9)
+    assert replay.examined == 2 and replay.changed == []  # the PIN's outcome replays, the PIN itself is not needed
+    tighter = what_if(site, 0.3)  # at 0.3 the faces (0.4 away) match nobody: both change to unknown
+    assert {c["now"] for c in tighter.changed} == {"unknown"} and len(tighter.changed) == 2
