@@ -100,10 +100,10 @@ def card_holder(number: str) -> int | None:
     return Card.objects.filter(number_hash=digest).values_list("person_id", flat=True).first()
 
 
-def check_pin(person_id: int, pin: str) -> str:
-    """The PIN's outcome for this person (factors.PIN_OK / WRONG / LOCKED / UNSET). A wrong one counts towards
-    the lockout (FACEACCESS_PIN_FAILURE_LIMIT in a row), a right one resets the count; a locked PIN is not even
-    compared."""
+def check_pin(person_id: int, pin: str, count: bool = True) -> str:
+    """The PIN's outcome for this person (factors.PIN_OK / WRONG / LOCKED / UNSET). With ``count``, a wrong one
+    counts towards the lockout (FACEACCESS_PIN_FAILURE_LIMIT in a row); a right one resets the count; a locked PIN
+    is not even compared."""
     with transaction.atomic():
         row = PersonPin.objects.select_for_update().filter(person_id=person_id).first()
         if row is None:
@@ -114,16 +114,35 @@ def check_pin(person_id: int, pin: str) -> str:
             if row.failures:
                 PersonPin.objects.filter(pk=row.pk).update(failures=0)
             return factors.PIN_OK
-        failures = row.failures + 1
-        locked = timezone.now() if failures >= settings.FACEACCESS_PIN_FAILURE_LIMIT else None
-        PersonPin.objects.filter(pk=row.pk).update(failures=failures, locked_at=locked)
+        if count:
+            count_failure(row.pk)
         return factors.PIN_WRONG
 
 
-def check(sealed: str | None, candidates: set[int], last4_only: bool = False) -> factors.CredentialCheck:
-    """What the sealed credential of a snapshot says about these candidates (the people its faces matched)."""
+def count_failure(pin_pk: int) -> None:
+    row = PersonPin.objects.select_for_update().get(pk=pin_pk)
+    failures = row.failures + 1
+    locked = timezone.now() if failures >= settings.FACEACCESS_PIN_FAILURE_LIMIT else None
+    PersonPin.objects.filter(pk=row.pk).update(failures=failures, locked_at=locked)
+
+
+def check(sealed: str | None, candidates: list[int]) -> factors.CredentialCheck:
+    """What the sealed credential of a snapshot says. The PIN is compared with the people the faces matched,
+    nearest first (``candidates``), until it is one's; when it is nobody's, only the nearest one's PIN counts the
+    wrong try (somebody standing behind the person at the keypad is not locked out by their typo)."""
     pin, card = unseal(sealed)
-    pins = None if pin is None else {pid: check_pin(pid, pin) for pid in sorted(candidates)}
+    pins = None
+    if pin is not None:
+        pins = {}
+        for pid in candidates:
+            pins[pid] = check_pin(pid, pin, count=False)
+            if pins[pid] == factors.PIN_OK:
+                break
+        if candidates and factors.PIN_OK not in pins.values() and pins[candidates[0]] == factors.PIN_WRONG:
+            with transaction.atomic():
+                row = PersonPin.objects.filter(person_id=candidates[0]).values_list("pk", flat=True).first()
+                if row is not None:
+                    count_failure(row)
     if card is None:
         return factors.CredentialCheck(pins)
     return factors.CredentialCheck(pins, card[-4:], card_holder(card))

@@ -175,15 +175,16 @@ def _match_decide_save(event: AccessEvent, image, faces, timings: dict, clock: S
 def _check_credential(sealed: str | None, mode: str, inputs: list[decisions.FaceInput],
                       site: decisions.SiteRules) -> factors.CredentialCheck:
     """The PIN / card that came with the snapshot, checked: a PIN against the people the faces matched within the
-    threshold (at most 3: a wrong one counts towards each one's lockout), a card by its holder. A face-only door
-    ignores whatever came (no PIN is compared, no lockout counted)."""
+    threshold (nearest first, at most 3; a PIN that is nobody's counts towards the nearest one's lockout), a card by
+    its holder. A face-only door ignores whatever came (no PIN is compared, no lockout counted)."""
     if mode == factors.FACE:
         return factors.NO_CREDENTIAL
     matched = sorted((i.distance, i.nearest_person_id) for i in inputs
                      if i.nearest_person_id is not None and i.distance is not None and i.distance <= site.threshold)
     if mode == factors.FACE_PIN:  # a card sent to a PIN door is not looked at
-        return factors.CredentialCheck(credentials.check(sealed, {pid for _, pid in matched[:3]}).pin)
-    check = credentials.check(sealed, set())  # a card door: a PIN that came along is compared with nobody's
+        nearest = list(dict.fromkeys(pid for _, pid in matched))[:3]
+        return factors.CredentialCheck(credentials.check(sealed, nearest).pin)
+    check = credentials.check(sealed, [])  # a card door: a PIN that came along is compared with nobody's
     return factors.CredentialCheck(None, check.card_last4, check.card_person_id)
 
 

@@ -180,3 +180,17 @@ def test_the_what_if_replay_decides_with_the_stored_credential_check(fake_pipeli
     assert replay.examined == 2 and replay.changed == []  # the PIN's outcome replays, the PIN itself is not needed
     tighter = what_if(site, 0.3)  # at 0.3 the faces (0.4 away) match nobody: both change to unknown
     assert {c["now"] for c in tighter.changed} == {"unknown"} and len(tighter.changed) == 2
+
+
+def test_somebody_behind_the_person_at_the_keypad_is_not_counted_wrong(fake_pipeline, site, camera, people):
+    alice, bob = people
+    mode(site, "face_pin")
+    both = fake_pipeline.register((71, 71, 71), [fake_face(near(unit(2), 0.3, seed=71)),  # Bob, nearer
+                                                 fake_face(near(unit(1), 0.4, seed=72))])  # Alice, at the keypad
+    body = post(camera, both, pin=ALICE_PIN)
+    assert (body["decision"], body["person"]) == ("granted", alice.pk)
+    assert PersonPin.objects.get(person=bob).failures == 0
+    nobody = fake_pipeline.register((73, 73, 73), [fake_face(near(unit(2), 0.3, seed=73)),
+                                                   fake_face(near(unit(1), 0.4, seed=74))])
+    assert post(camera, nobody, pin="000000")["decision"] == "denied"
+    assert (PersonPin.objects.get(person=bob).failures, PersonPin.objects.get(person=alice).failures) == (1, 0)
