@@ -171,7 +171,7 @@ class SnapshotView(JsonErrorsMixin, APIView):
         if event is None:
             event, created = create_event(camera, read_image_upload(request), key, captured_at, sealed)
         if not created:  # a replay, also when it lost an insert race to the request that created the event
-            event = requeue_if_never_queued(event)
+            event = requeue_if_never_queued(event, sealed)  # the retry's PIN / card go with it
         if event.status == AccessEvent.Status.FAILED and event.enqueue_failed:
             response = self.not_queued(request, event)
         else:

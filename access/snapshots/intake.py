@@ -75,7 +75,7 @@ def add_intake_header(sender: str | None, body: Any, headers: dict | None) -> No
     headers[HEADER] = {**stages, "sent": time.time()}
 
 
-def enqueue_snapshot(event_id: int, event: AccessEvent | None = None) -> bool:
+def enqueue_snapshot(event_id: int, event: AccessEvent | None = None, credential: str | None = None) -> bool:
     """Queue the snapshot; if the broker refuses, the event ends ``failed`` with ``enqueue_failed`` set (also on
     ``event``, the caller's copy, when given) and False is returned.
 
@@ -89,7 +89,8 @@ def enqueue_snapshot(event_id: int, event: AccessEvent | None = None) -> bool:
     if intake is not None and intake.get("event") == event_id and "insert_started" in intake:
         intake["insert"] = round((started - intake.pop("insert_started")) * 1000.0, 3)
     try:
-        sealed = intake.get("credential") if intake is not None and intake.get("event") == event_id else None
+        sealed = credential or (intake.get("credential") if intake is not None and intake.get("event") == event_id
+                                else None)  # a door's PIN / card, sealed (access.rules.credentials)
         send(PROCESS_SNAPSHOT, event_id, *((sealed,) if sealed else ()))  # by name: never imports the worker
         if intake is not None and intake.get("event") == event_id:
             intake["enqueue"] = _ms(started)
@@ -106,7 +107,7 @@ def enqueue_snapshot(event_id: int, event: AccessEvent | None = None) -> bool:
         return False
 
 
-def requeue_if_never_queued(event: AccessEvent) -> AccessEvent:
+def requeue_if_never_queued(event: AccessEvent, credential: str | None = None) -> AccessEvent:
     """A retry of an event that failed only because it could not be queued: pending again and queued again
     (once, however many retries race in); any other event is returned as it is."""
     if event.status != AccessEvent.Status.FAILED or not event.enqueue_failed:
@@ -116,7 +117,7 @@ def requeue_if_never_queued(event: AccessEvent) -> AccessEvent:
             pk=event.pk, status=AccessEvent.Status.FAILED, enqueue_failed=True
         ).update(status=AccessEvent.Status.PENDING, reason="", processed_at=None, enqueue_failed=False)
         if claimed:
-            transaction.on_commit(lambda: enqueue_snapshot(event.pk))
+            transaction.on_commit(lambda: enqueue_snapshot(event.pk, credential=credential))
     event.refresh_from_db()
     return event
 

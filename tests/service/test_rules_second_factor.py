@@ -194,3 +194,24 @@ def test_somebody_behind_the_person_at_the_keypad_is_not_counted_wrong(fake_pipe
                                                    fake_face(near(unit(1), 0.4, seed=74))])
     assert post(camera, nobody, pin="000000")["decision"] == "denied"
     assert (PersonPin.objects.get(person=bob).failures, PersonPin.objects.get(person=alice).failures) == (1, 0)
+
+
+def test_a_retry_of_a_snapshot_the_queue_refused_brings_its_pin_along(fake_pipeline, site, camera, people,
+                                                                     monkeypatch):
+    from access.snapshots import intake
+
+    real, sent = intake.send, []
+
+    def broker_down_once(name, *args, **kwargs):
+        sent.append(args)
+        if len(sent) == 1:
+            raise ConnectionError("broker down")
+        return real(name, *args, **kwargs)
+
+    monkeypatch.setattr(intake, "send", broker_down_once)
+    mode(site, "face_pin")
+    data = snap(fake_pipeline, 81, 1)
+    assert post(camera, data, status=503, pin=ALICE_PIN, idempotency_key="k1")["error"] == "queue_unavailable"
+    retried = post(camera, data, pin=ALICE_PIN, idempotency_key="k1")
+    assert (retried["decision"], retried["second_factor"]) == ("granted", "PIN ok")
+    assert all(ALICE_PIN not in str(args) for args in sent)  # sealed on its way, never in clear
