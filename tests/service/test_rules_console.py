@@ -91,3 +91,15 @@ def test_the_event_page_shows_the_second_factor(staff, site, camera):
                                        reason_code="pin_missing", verification="face_pin", second_factor="PIN missing")
     page = logged_in(staff.auditor).get(f"/events/{event.pk}/").content.decode()
     assert "data-second-factor>PIN missing" in page and "face_pin" in page
+
+
+def test_the_access_log_shows_the_second_factor(staff, site, camera):
+    from django.utils import timezone
+
+    from access.models import AccessEvent
+
+    AccessEvent.objects.create(camera=camera.camera, site=site, received_at=timezone.now(), status="done",
+                               decision="denied", reason="matched somebody but the PIN is wrong for somebody",
+                               reason_code="pin_wrong", verification="face_pin", second_factor="PIN wrong")
+    page = logged_in(staff.auditor).get("/events/").content.decode()
+    assert 'class="badge warn" data-second-factor>PIN wrong' in page
