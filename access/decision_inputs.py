@@ -7,6 +7,8 @@ replay of stored events at another threshold) build the same inputs the same way
 
 from __future__ import annotations
 
+import dataclasses
+
 from enrollment.models import Person
 
 from . import decisions
@@ -42,12 +44,21 @@ def recorded_faces(event: AccessEvent) -> list[decisions.FaceInput]:
     ]
 
 
-def site_rules(site: Site, model: str | None = None) -> decisions.SiteRules:
-    """The site's rules for faces embedded by ``model`` (default: the active one)."""
+def site_rules(site: Site, model: str | None = None, holidays: bool = True) -> decisions.SiteRules:
+    """The site's rules for faces embedded by ``model`` (default: the active one); without its holidays when not
+    ``holidays`` (the worker reads them only when a candidate has access levels: see :func:`with_holidays`)."""
     threshold = current_threshold(site) if model is None else threshold_for(site, model)
     return decisions.SiteRules(site.pk, threshold, site.min_face_px, site.min_detection_score,
                                site.liveness_policy, site.liveness_threshold, site.timezone,
-                               loading.holidays_of(site.pk), site.verification)
+                               loading.holidays_of(site.pk) if holidays else frozenset(), site.verification)
+
+
+def with_holidays(site: decisions.SiteRules, people: dict[int, decisions.PersonFacts]) -> decisions.SiteRules:
+    """``site`` with its holidays when one of ``people`` has an access level (holidays only close levels; a plain
+    grant lets in on any day), so a site without levels pays no query for them."""
+    if any(p.levels for p in people.values()):
+        return dataclasses.replace(site, holidays=loading.holidays_of(site.site_id))
+    return site
 
 
 def recorded_site_rules(event: AccessEvent, site: Site, threshold: float) -> decisions.SiteRules:

@@ -12,8 +12,9 @@ random instant of 2026.
 Two figures per decision, medians and p99 over the probes:
 - check: the pure rule check, ``access.decisions.decide`` on one matched face with the person's levels, in the
   door's local time (zoneinfo), with the site's holidays: what the worker and the what-if replay run;
-- load:  reading the candidate's rules from PostgreSQL as the worker does (``person_facts(..., site_id)``: the grants,
-  the levels through groups, their doors) plus the site's holidays.
+- load:  reading the candidate's rules from PostgreSQL as the worker does (``person_facts(..., site_id)``: the person,
+  the grants, the levels through groups with their doors in one statement) plus the site's holidays when the
+  candidate has levels there (``with_holidays``).
 Writes out/rules_bench.json.
 """
 
@@ -94,13 +95,13 @@ def percentile(values: list[float], q: float) -> float:
 
 def measure(rng: random.Random, data: dict, probes: int) -> dict:
     from access import decisions
-    from access.decision_inputs import camera_rules, person_facts, site_rules
+    from access.decision_inputs import camera_rules, person_facts, site_rules, with_holidays
     from access.rules import loading
     from enrollment.models import Person
 
     cameras = data["cameras"]
     rules_by_site: dict[int, decisions.SiteRules] = {}
-    check_us, load_us, levels_us, base_us, outcomes, levels_seen = [], [], [], [], {}, []
+    check_us, load_us, levels_us, base_us, before_us, outcomes, levels_seen = [], [], [], [], [], {}, []
     start_2026 = dt.datetime(2026, 1, 1, tzinfo=dt.UTC)
     for _ in range(probes):
         person_id, camera = rng.choice(data["people"]), rng.choice(cameras)
@@ -109,17 +110,19 @@ def measure(rng: random.Random, data: dict, probes: int) -> dict:
         Person.objects.filter(pk=person_id).values_list("pk", flat=True).first()  # one round trip, for scale
         t1 = time.perf_counter()
         people = person_facts({person_id}, site_id=camera.site_id)
-        holidays = loading.holidays_of(camera.site_id)
+        holidays = with_holidays(decisions.SiteRules(camera.site_id, 0.9, 40, 0.9), people).holidays
         t2 = time.perf_counter()
         loading.levels_for({person_id}, camera.site_id)
         t3 = time.perf_counter()
+        list(Person.objects.filter(pk__in={person_id}).prefetch_related("grants"))  # what was read before levels
+        before_us.append((time.perf_counter() - t3) * 1e6)
         base_us.append((t1 - t0) * 1e6)
         load_us.append((t2 - t1) * 1e6)
         levels_us.append((t3 - t2) * 1e6)
         if camera.site_id not in rules_by_site:
             rules_by_site[camera.site_id] = site_rules(camera.site, "bench")
         site = rules_by_site[camera.site_id]
-        assert site.holidays == holidays
+        assert site.holidays == holidays or not people[person_id].levels
         door = camera_rules(camera)
         face = decisions.FaceInput(0.99, 100.0, person_id, 0.4)
         t0 = time.perf_counter()
@@ -132,6 +135,8 @@ def measure(rng: random.Random, data: dict, probes: int) -> dict:
         "load_us": {"median": round(statistics.median(load_us), 1), "p99": round(percentile(load_us, 0.99), 1)},
         "levels_query_us": {"median": round(statistics.median(levels_us), 1),
                             "p99": round(percentile(levels_us, 0.99), 1)},
+        "before_levels_person_and_grants_us": {"median": round(statistics.median(before_us), 1),
+                                               "p99": round(percentile(before_us, 0.99), 1)},
         "one_primary_key_query_us": {"median": round(statistics.median(base_us), 1),
                                      "p99": round(percentile(base_us, 0.99), 1)},
         "outcomes": outcomes,
@@ -204,8 +209,9 @@ def main(argv: list[str] | None = None) -> int:
     args.json.write_text(json.dumps(report, indent=2) + "\n")
     print(f"rule check (pure decide): median {result['check_us']['median']} us, p99 {result['check_us']['p99']} us")
     print(f"rules read from PostgreSQL: median {result['load_us']['median']} us, p99 {result['load_us']['p99']} us "
-          f"(of which the levels' one query: median {result['levels_query_us']['median']} us; one primary-key query "
-          f"for scale: median {result['one_primary_key_query_us']['median']} us)")
+          f"(of which the levels' one query: median {result['levels_query_us']['median']} us; the person and grants "
+          f"read before access levels existed: median {result['before_levels_person_and_grants_us']['median']} us; "
+          f"one primary-key query for scale: median {result['one_primary_key_query_us']['median']} us)")
     print(f"outcomes {result['outcomes']}; levels per candidate at the door's site "
           f"{result['levels_per_candidate_at_the_site']}; written to {args.json}")
     return 0
