@@ -16,7 +16,7 @@ from access.rules import credentials, schedule
 from access.rules.models import AccessLevel, Card, Holiday, PersonGroup, PersonPin
 from enrollment.models import Person
 from faceaccess import roles
-from faceaccess.api.base import RoleAPIMixin
+from faceaccess.api.base import RoleAPIMixin, record_actor
 from faceaccess.api.errors import ApiError
 
 from .base import RoleAPI
@@ -147,6 +147,10 @@ class PersonCredentialsView(RoleAPI):
     ``DELETE ?card=<id>`` a card. The PIN and the card number are never returned."""
 
     write_roles = roles.ADMINS
+
+    def initial(self, request, *args, **kwargs) -> None:
+        super().initial(request, *args, **kwargs)
+        record_actor(request.user)  # the audit trail says who set a PIN, gave a card, unlocked
 
     @extend_schema(responses={200: CredentialStatus})
     def get(self, request, pk: int):

@@ -78,7 +78,12 @@ def clear_pin(person_id: int) -> bool:
 
 def unlock_pin(person_id: int) -> bool:
     """End a PIN lockout (admins); True when there was one."""
-    return PersonPin.objects.filter(person_id=person_id).exclude(locked_at=None).update(failures=0, locked_at=None) > 0
+    row = PersonPin.objects.filter(person_id=person_id).exclude(locked_at=None).first()
+    if row is None:
+        return False
+    row.failures, row.locked_at = 0, None
+    row.save(update_fields=["failures", "locked_at"])  # a save, not an UPDATE: the audit trail records who unlocked
+    return True
 
 
 def add_card(person_id: int, number: str, label: str = "") -> Card:

@@ -86,6 +86,11 @@ def test_credentials_are_set_never_returned_and_the_lockout_is_visible(admin, se
     assert admin.get(url).json()["pin_locked"] is True
     assert [r["person"] for r in admin.get("/api/v1/pin-lockouts/").json()] == [ada.pk]
     assert admin.post(url, {"unlock": True}, format="json").json()["pin_locked"] is False
+    audit = admin.get("/api/v1/audit/").json()["results"]
+    unlocked = [e for e in audit if e["action"] == "update" and "locked_at" in (e["changes"] or {})]
+    assert len(unlocked) == 1 and unlocked[0]["actor"] is not None  # who unlocked, recorded
+    entries = json.dumps(audit)
+    assert "482913" not in entries and "pin_hash" not in entries and "04A1" not in entries
     card_id = admin.get(url).json()["cards"][0]["id"]
     assert admin.delete(f"{url}?card={card_id}").json()["cards"] == []
     assert admin.delete(f"{url}?pin=1").json()["has_pin"] is False
