@@ -17,3 +17,12 @@ class AccessConfig(AppConfig):
         auditlog.register(Site)
         auditlog.register(Camera, exclude_fields=["key_hash", "last_seen_at"])
         auditlog.register(AccessGrant)
+        # Access rules: groups and levels with their people, doors and members; credentials without their secrets
+        # (a PIN's hash and a card's number hash never enter the trail: "PIN set", "card …1234" do).
+        from .rules.models import AccessLevel, Card, Holiday, PersonGroup, PersonPin
+
+        auditlog.register(PersonGroup, m2m_fields={"members"})
+        auditlog.register(AccessLevel, m2m_fields={"people", "groups", "sites", "cameras"})
+        auditlog.register(Holiday)
+        auditlog.register(PersonPin, exclude_fields=["pin_hash"])
+        auditlog.register(Card, exclude_fields=["number_hash"])

@@ -22,6 +22,7 @@ from faceaccess.validity import ordered_validity
 from recognition.models import EMBEDDING_DIM, DetectedFace, StoredEmbedding
 
 from . import decisions, liveness
+from .rules import factors
 from .thresholds import default_match_threshold, validate_threshold
 
 KEY_PREFIX_LEN = 8
@@ -88,6 +89,9 @@ class Site(models.Model):
     liveness_threshold = models.FloatField(
         default=liveness.DEFAULT_THRESHOLD, validators=[liveness.validate_liveness_threshold],
         help_text="A matched face whose live score (0..1) is under this is taken for a print or a screen.")
+    verification = models.CharField(  # access.rules: the second factor of the site's doors
+        max_length=20, choices=factors.MODE_CHOICES, default=factors.FACE,
+        help_text="What a door of this site checks besides the face (a camera may set its own).")
     decision_deadline_seconds = models.PositiveIntegerField(
         default=30, help_text="A snapshot that reaches the worker later than this after it arrived ends 'expired' "
         "(logged, not decided): a door answer that late is useless. 0: never.")
@@ -175,6 +179,9 @@ class Camera(models.Model):
                                   help_text="Optional: POST every decision here (JSON, signed with the secret).")
     webhook_secret = models.CharField(max_length=64, default=new_webhook_secret,
                                       help_text="HMAC-SHA256 key of the webhook's signature.")
+    verification = models.CharField(
+        max_length=20, choices=[("", "the site's"), *factors.MODE_CHOICES], blank=True, default="",
+        help_text="What this door checks besides the face; empty: the site's setting.")
     debounce_seconds = models.PositiveIntegerField(
         default=10, help_text="The same person granted again within this many seconds is logged as a repeat "
         "and opens nothing (0: off).")
@@ -256,6 +263,11 @@ class AccessEvent(models.Model):
     reason_code = models.CharField(max_length=32, blank=True, db_index=True,
                                    help_text="The decision's cause in one word when it has one "
                                              "(presentation_attack, liveness_unchecked).")
+    # The door's second factor (access.rules) and what the credential check found: outcomes only ("PIN ok",
+    # "card …1234"), never a PIN or a card number.
+    verification = models.CharField(max_length=20, blank=True)
+    second_factor = models.CharField(max_length=60, blank=True, help_text='"PIN ok / wrong / missing", "card …1234".')
+    credential = models.JSONField(null=True, blank=True, help_text="The credential check's outcomes, for a replay.")
     model_name = models.CharField(max_length=100, blank=True)
     model_version = models.CharField(max_length=100, blank=True)
     image_width = models.PositiveIntegerField(null=True, blank=True)
@@ -389,3 +401,8 @@ class EventReview(models.Model):
 
     def __str__(self) -> str:
         return f"event {self.event_id}: {self.verdict}"
+
+
+# The access rules' tables (groups, levels, holidays, credentials) live in access.rules.models; imported here so
+# that Django registers them with this app.
+from .rules.models import AccessLevel, Card, Holiday, PersonGroup, PersonPin  # noqa: E402, F401

@@ -30,10 +30,11 @@ class SnapshotTask(RowTask):
 
 
 @shared_task(base=SnapshotTask, name=PROCESS_SNAPSHOT, **TASK_OPTIONS)
-def process_snapshot(event_id: int) -> str:
+def process_snapshot(event_id: int, credential: str | None = None) -> str:
     # The web's intake timings travel in a message header (access.snapshots.channel.HEADER), not in the arguments.
+    # ``credential``: the PIN / card number that came with the snapshot, sealed (access.rules.credentials).
     request = process_snapshot.request
-    return processing.process_snapshot(event_id, request.get(HEADER) if request is not None else None)
+    return processing.process_snapshot(event_id, request.get(HEADER) if request is not None else None, credential)
 
 
 # A switch of the embedder (access.model_switch): each chunk embeds a few photos and queues the next, so door

@@ -11,6 +11,7 @@ MENU = [
     ("console:events", "Access log", roles.EVERYONE),
     ("console:strangers", "Strangers", roles.EVERYONE),
     ("console:sites", "Sites & cameras", roles.EVERYONE),
+    ("console:rules", "Access rules", roles.EVERYONE),
     ("console:models", "Models", roles.ADMINS),
     ("console:lockouts", "Lockouts", roles.ADMINS),
 ]

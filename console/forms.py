@@ -50,7 +50,7 @@ class SiteForm(forms.ModelForm):
     class Meta:
         model = Site
         fields = ["name", "timezone", "match_threshold", "liveness_policy", "liveness_threshold", "min_face_px",
-                  "min_detection_score", "detection_policy",
+                  "min_detection_score", "detection_policy", "verification",
                   "decision_deadline_seconds", "max_snapshot_pixels", "retain_unknown_days", "retain_known_days"]
         help_texts = {"match_threshold": "Leave empty for the current model's identification threshold. "
                                          "Tune it on the site's threshold page."}
@@ -69,7 +69,7 @@ class SiteForm(forms.ModelForm):
 class CameraForm(forms.ModelForm):
     class Meta:
         model = Camera
-        fields = ["name", "active", "allowed_people", "webhook_url", "debounce_seconds"]
+        fields = ["name", "active", "allowed_people", "webhook_url", "debounce_seconds", "verification"]
         widgets = {"allowed_people": forms.SelectMultiple(attrs={"size": 6})}
         help_texts = {"allowed_people": "Empty: every person of the site may pass. Otherwise only these people.",
                       "active": "An inactive camera's key is refused."}

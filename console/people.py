@@ -23,6 +23,7 @@ from recognition.pipelines import current_embedder_name
 
 from .base import page, role_required
 from .forms import PersonForm
+from .rules import person_context
 
 SETTLED = {FaceImage.Status.ENROLLED, FaceImage.Status.NO_FACE, FaceImage.Status.SEVERAL_FACES,
            FaceImage.Status.FAILED}
@@ -95,7 +96,7 @@ def person_delete(request, pk: int):
 def person_detail(request, pk: int):
     person = get_object_or_404(Person.objects.prefetch_related("sites"), pk=pk)
     return render(request, "console/person.html", {
-        "person": person, **_photos_context(person),
+        "person": person, **_photos_context(person), **person_context(person),
     })
 
 

@@ -2,7 +2,7 @@
 
 from django.urls import path
 
-from . import dashboard, events, lockouts, models_page, people, review, sites, thresholds
+from . import dashboard, events, lockouts, models_page, people, review, rules, sites, thresholds
 
 app_name = "console"
 
@@ -41,4 +41,12 @@ urlpatterns = [
     path("models/act/", models_page.models_action, name="models_action"),
     path("lockouts/", lockouts.lockouts, name="lockouts"),
     path("lockouts/unlock/", lockouts.unlock, name="lockout_unlock"),
+    path("rules/", rules.rules_index, name="rules"),  # access rules (console/rules.py)
+    path("rules/groups/new/", rules.group_edit, name="group_new"),
+    path("rules/groups/<int:pk>/", rules.group_edit, name="group_edit"),
+    path("rules/levels/new/", rules.level_edit, name="level_new"),
+    path("rules/levels/<int:pk>/", rules.level_edit, name="level_edit"),
+    path("rules/sites/<int:site_pk>/holidays/", rules.holiday_add, name="holiday_add"),
+    path("rules/holidays/<int:pk>/delete/", rules.holiday_delete, name="holiday_delete"),
+    path("people/<int:pk>/credentials/", rules.person_credentials, name="person_credentials"),
 ]

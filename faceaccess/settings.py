@@ -360,6 +360,10 @@ FACEACCESS_LOGIN_COOLOFF_SECONDS = env_float("FACEACCESS_LOGIN_COOLOFF_SECONDS",
 FACEACCESS_LOGIN_COOLOFF_MAX_SECONDS = env_float("FACEACCESS_LOGIN_COOLOFF_MAX_SECONDS", 900.0)
 FACEACCESS_LOGIN_RATE_PER_IP = env_str("FACEACCESS_LOGIN_RATE_PER_IP", "30/min")
 AXES_FAILURE_LIMIT = FACEACCESS_LOGIN_FAILURE_LIMIT
+# Door PINs (access.rules.credentials): this many wrong PINs in a row lock a person's PIN until an admin unlocks it.
+FACEACCESS_PIN_FAILURE_LIMIT = env_int("FACEACCESS_PIN_FAILURE_LIMIT", 5)
+# PBKDF2 rounds of a door PIN's hash: checked on the door's path, so fewer than the login passwords' million.
+FACEACCESS_PIN_HASH_ITERATIONS = env_int("FACEACCESS_PIN_HASH_ITERATIONS", 100_000)
 AXES_LOCKOUT_PARAMETERS = [["username", "ip_address"]]
 AXES_COOLOFF_TIME = "faceaccess.api.auth.lockout_cooloff"
 AXES_USE_ATTEMPT_EXPIRATION = True  # each record expires after its own cool-off (the back-off), not a global one

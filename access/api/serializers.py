@@ -25,7 +25,7 @@ class SiteSerializer(serializers.ModelSerializer):
         fields = [
             "id", "url", "name", "timezone", "match_threshold", "threshold_model", "other_thresholds",
             "threshold_note", "min_face_px", "min_detection_score",
-            "liveness_policy", "liveness_threshold", "liveness_status",
+            "liveness_policy", "liveness_threshold", "liveness_status", "verification",
             "detection_policy", "decision_deadline_seconds", "max_snapshot_pixels", "retain_unknown_days",
             "retain_known_days",
             "created_at", "updated_at",
@@ -79,7 +79,7 @@ class CameraSerializer(serializers.ModelSerializer):
     class Meta:
         model = Camera
         fields = ["id", "url", "site", "name", "active", "key_prefix", "allowed_people", "webhook_url",
-                  "debounce_seconds", "last_seen_at", "created_at"]
+                  "debounce_seconds", "verification", "last_seen_at", "created_at"]
         read_only_fields = ["key_prefix", "last_seen_at", "created_at"]
 
 
@@ -128,7 +128,7 @@ class AccessEventSerializer(BuiltOnceModelSerializer):
             "id", "url", "status", "decision", "reason", "person", "person_name", "camera", "site",
             "received_at", "captured_at", "processed_at", "latency_ms", "threshold", "min_face_px",
             "min_detection_score", "liveness_policy", "liveness_threshold", "liveness", "reason_code",
-            "model_name", "model_version", "image_width", "image_height",
+            "verification", "second_factor", "model_name", "model_version", "image_width", "image_height",
             "idempotency_key", "repeat_of", "faces", "webhook_deliveries", "timings",
         ]
         read_only_fields = fields

@@ -17,6 +17,8 @@ from rest_framework.reverse import reverse
 from rest_framework.views import APIView
 
 from access.models import CAPTURED_AT_MAX_AHEAD, CAPTURED_AT_MIN, AccessEvent, Camera, Site
+from access.rules import credentials, factors
+from access.snapshots.card_only import decide_card
 from access.snapshots.intake import create_event, requeue_if_never_queued, wait_for
 from faceaccess.api.errors import ApiError, JsonErrorsMixin
 from faceaccess.api.throttling import SKIP_AFTER_FAILURE_S, CameraThrottle
@@ -69,6 +71,21 @@ def parse_captured_at(raw: str | None):
     return value
 
 
+def sealed_credential(request) -> str | None:
+    """The door's PIN / card number fields, checked for shape and sealed for the worker (access.rules); a 400
+    that never repeats what was sent when one is malformed."""
+    values = {}
+    for name, clean in (("pin", credentials.clean_pin), ("card", credentials.clean_card)):
+        raw = request.data.get(name)
+        if raw in (None, ""):
+            continue
+        try:
+            values[name] = clean(raw)
+        except credentials.CredentialError as exc:
+            raise ApiError(f"invalid_{name}", str(exc)) from None
+    return credentials.seal(values.get("pin"), values.get("card"))
+
+
 @functools.cache
 def snapshot_queue() -> str:
     """The Celery queue that snapshot jobs are routed to (CELERY_TASK_ROUTES: "gpu")."""
@@ -117,6 +134,13 @@ class SnapshotView(JsonErrorsMixin, APIView):
                 "image": serializers.FileField(help_text="JPEG, PNG or WebP."),
                 "captured_at": serializers.DateTimeField(required=False),
                 "idempotency_key": serializers.CharField(required=False, max_length=MAX_KEY_LEN),
+                "pin": serializers.CharField(
+                    required=False, help_text="The PIN typed at the door (4-12 digits), for a `face_pin` door. "
+                    "Checked against the person the face matches; never stored, logged or echoed."),
+                "card": serializers.CharField(
+                    required=False, help_text="The card number the door's reader read (4-64 letters or digits), "
+                    "for a `face_card` or `card_or_face` door. Only its last 4 digits are ever shown. On a "
+                    "`card_or_face` door it may come alone, without `image`: decided at once."),
             },
         ),
         responses={
@@ -143,7 +167,15 @@ class SnapshotView(JsonErrorsMixin, APIView):
         if not key.isprintable():  # a NUL byte is refused by PostgreSQL (a 500); other controls are junk too
             raise ApiError("invalid_idempotency_key", "idempotency_key must not contain control characters")
         captured_at = parse_captured_at(request.data.get("captured_at"))
+        sealed = sealed_credential(request)
         event = one_or_none(AccessEvent.objects.filter(camera=camera, idempotency_key=key)) if key else None
+        if "image" not in request.FILES and request.data.get("card") and event is None \
+                and self.card_or_face(camera):  # a card alone: nothing for the engine, decided here at once
+            event, created = decide_card(camera, credentials.clean_card(request.data["card"]), key, captured_at)
+            response = self.answer(request, event)
+            if not created:
+                response["Idempotent-Replayed"] = "true"
+            return response
         created = False
         if event is None or (event.status == AccessEvent.Status.FAILED and event.enqueue_failed):
             refused = self.overloaded(request, event)  # before anything is stored or queued
@@ -152,9 +184,9 @@ class SnapshotView(JsonErrorsMixin, APIView):
         if event is None:
             upload = read_image_upload(request)
             refuse_over_site_resolution(camera, upload)
-            event, created = create_event(camera, upload, key, captured_at)
+            event, created = create_event(camera, upload, key, captured_at, sealed)
         if not created:  # a replay, also when it lost an insert race to the request that created the event
-            event = requeue_if_never_queued(event)
+            event = requeue_if_never_queued(event, sealed)  # the retry's PIN / card go with it
         if event.status == AccessEvent.Status.FAILED and event.enqueue_failed:
             response = self.not_queued(request, event)
         else:
@@ -163,6 +195,10 @@ class SnapshotView(JsonErrorsMixin, APIView):
         if not created:
             response["Idempotent-Replayed"] = "true"
         return response
+
+    @staticmethod
+    def card_or_face(camera: Camera) -> bool:
+        return (camera.verification or camera.site.verification) == factors.CARD_OR_FACE
 
     @staticmethod
     def overloaded(request, event: AccessEvent | None) -> Response | None:

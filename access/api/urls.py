@@ -18,6 +18,14 @@ from .embedder import EmbedderActionView, EmbedderView
 from .events import AccessEventViewSet
 from .people import PersonViewSet
 from .reviews import EventReviewView, StrangersActionView, StrangersView
+from .rules import (
+    AccessLevelViewSet,
+    HolidayViewSet,
+    PersonAccessView,
+    PersonCredentialsView,
+    PersonGroupViewSet,
+    PinLockoutsView,
+)
 from .sites import CameraViewSet, SiteViewSet
 from .snapshots import SnapshotView
 from .tuning import SiteTuningView
@@ -31,6 +39,9 @@ router.register("sites", SiteViewSet, basename="site")
 router.register("cameras", CameraViewSet, basename="camera")
 router.register("events", AccessEventViewSet, basename="accessevent")
 router.register("audit", AuditLogViewSet, basename="audit")
+router.register("groups", PersonGroupViewSet, basename="persongroup")  # access rules (access.api.rules)
+router.register("access-levels", AccessLevelViewSet, basename="accesslevel")
+router.register("holidays", HolidayViewSet, basename="holiday")
 
 _ROOT = {
     "people": "api:person-list",
@@ -41,6 +52,10 @@ _ROOT = {
     "snapshots": "api:snapshots",
     "strangers": "api:strangers",
     "audit": "api:audit-list",
+    "groups": "api:persongroup-list",
+    "access_levels": "api:accesslevel-list",
+    "holidays": "api:holiday-list",
+    "pin_lockouts": "api:pin-lockouts",
     "embedder": "api:embedder",
     "token": "api:token",
     "schema": "api-schema",
@@ -74,5 +89,8 @@ urlpatterns = [
     path("embedder/switch/", EmbedderActionView.as_view(action_name="switch"), name="embedder-switch"),
     path("embedder/confirm/", EmbedderActionView.as_view(action_name="confirm"), name="embedder-confirm"),
     path("embedder/cancel/", EmbedderActionView.as_view(action_name="cancel"), name="embedder-cancel"),
+    path("people/<int:pk>/credentials/", PersonCredentialsView.as_view(), name="person-credentials"),
+    path("people/<int:pk>/access/", PersonAccessView.as_view(), name="person-access"),
+    path("pin-lockouts/", PinLockoutsView.as_view(), name="pin-lockouts"),
     path("", include(router.urls)),
 ]

@@ -1,4 +1,5 @@
-"""The door's step: what happens once a snapshot is decided, called by the worker and nobody else.
+"""The door's step: what happens once a snapshot is decided, called by the worker (and by the web process for a
+card shown alone, access.snapshots.card_only, which has no worker side).
 
 The worker calls :func:`decided` right after the decision commits, and only the delivery whose conditional
 UPDATE (status still pending) wrote the decision gets there: that UPDATE is the claim, as healthchecks claims

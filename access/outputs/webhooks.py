@@ -62,6 +62,7 @@ def payload(event: AccessEvent) -> dict:
         "threshold": event.threshold,
         "liveness": event.liveness,  # the deciding face's live score (null: not scored)
         "reason_code": event.reason_code,  # e.g. "presentation_attack" ("" for most decisions)
+        "second_factor": event.second_factor,  # "PIN ok / wrong / missing", "card …1234"; never the PIN or card
         "reason": naming.render(event.reason),
         "received_at": event.received_at.isoformat(),
         "processed_at": event.processed_at.isoformat() if event.processed_at else None,

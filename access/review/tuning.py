@@ -9,6 +9,7 @@ better and mean little.
 
 from __future__ import annotations
 
+import dataclasses
 import io
 from collections import defaultdict
 from dataclasses import dataclass, field
@@ -19,7 +20,7 @@ from enrollment.models import FaceEmbedding
 from recognition.pipelines import current_embedder_name
 
 from .. import decisions
-from ..decision_inputs import camera_rules, person_facts, recorded_faces, recorded_site_rules
+from ..decision_inputs import camera_rules, person_facts, recorded_credential, recorded_faces, recorded_site_rules
 from ..models import AccessEvent, Site
 
 MAX_EMBEDDINGS = 3000  # pairwise distances of this many fit in memory easily (36 MB of float32)
@@ -132,13 +133,17 @@ def what_if(site: Site, candidate: float, last: int = 100) -> WhatIf:
                                              model_name=current_embedder_name())
                   .select_related("camera", "person").order_by("-received_at", "-id")[:last])
     inputs = {e.pk: recorded_faces(e) for e in events}
+    credentials = {e.pk: recorded_credential(e) for e in events}  # the stored outcomes of PINs and cards
     people = person_facts({f.nearest_person_id for faces in inputs.values() for f in faces
-                           if f.nearest_person_id is not None}, names=True)
+                           if f.nearest_person_id is not None}
+                          | {c.card_person_id for c in credentials.values() if c.card_person_id is not None},
+                          names=True)
     names = {pk: p.name for pk, p in people.items()}
     out = WhatIf(len(events))
     for e in events:
         rules = recorded_site_rules(e, site, candidate)
-        replay = decisions.decide(inputs[e.pk], rules, camera_rules(e.camera), people, e.received_at)
+        camera = dataclasses.replace(camera_rules(e.camera), verification=rules.verification)  # as decided then
+        replay = decisions.decide(inputs[e.pk], rules, camera, people, e.received_at, credentials[e.pk])
         if replay.decision != e.decision or replay.person_id != e.person_id:
             out.changed.append({"event": e, "was": e.decision, "now": replay.decision,
                                 "person": names.get(replay.person_id, ""), "reason": replay.reason})

@@ -75,7 +75,7 @@ def add_intake_header(sender: str | None, body: Any, headers: dict | None) -> No
     headers[HEADER] = {**stages, "sent": time.time()}
 
 
-def enqueue_snapshot(event_id: int, event: AccessEvent | None = None) -> bool:
+def enqueue_snapshot(event_id: int, event: AccessEvent | None = None, credential: str | None = None) -> bool:
     """Queue the snapshot; if the broker refuses, the event ends ``failed`` with ``enqueue_failed`` set (also on
     ``event``, the caller's copy, when given) and False is returned.
 
@@ -89,8 +89,10 @@ def enqueue_snapshot(event_id: int, event: AccessEvent | None = None) -> bool:
     if intake is not None and intake.get("event") == event_id and "insert_started" in intake:
         intake["insert"] = round((started - intake.pop("insert_started")) * 1000.0, 3)
     try:
+        sealed = credential or (intake.get("credential") if intake is not None and intake.get("event") == event_id
+                                else None)  # a door's PIN / card, sealed (access.rules.credentials)
         # by name: the worker's code is never imported here
-        send(PROCESS_SNAPSHOT, event_id, priority=fair_priority(event_id, event))
+        send(PROCESS_SNAPSHOT, event_id, *((sealed,) if sealed else ()), priority=fair_priority(event_id, event))
         if intake is not None and intake.get("event") == event_id:
             intake["enqueue"] = _ms(started)
         return True
@@ -120,7 +122,7 @@ def fair_priority(event_id: int, event: AccessEvent | None) -> int:
     return 3 * ahead
 
 
-def requeue_if_never_queued(event: AccessEvent) -> AccessEvent:
+def requeue_if_never_queued(event: AccessEvent, credential: str | None = None) -> AccessEvent:
     """A retry of an event that failed only because it could not be queued: pending again and queued again
     (once, however many retries race in); any other event is returned as it is."""
     if event.status != AccessEvent.Status.FAILED or not event.enqueue_failed:
@@ -130,15 +132,17 @@ def requeue_if_never_queued(event: AccessEvent) -> AccessEvent:
             pk=event.pk, status=AccessEvent.Status.FAILED, enqueue_failed=True
         ).update(status=AccessEvent.Status.PENDING, reason="", processed_at=None, enqueue_failed=False)
         if claimed:
-            transaction.on_commit(lambda: enqueue_snapshot(event.pk))
+            transaction.on_commit(lambda: enqueue_snapshot(event.pk, credential=credential))
     event.refresh_from_db()
     return event
 
 
 def create_event(
-    camera: Camera, upload: ImageUpload, key: str, captured_at: dt.datetime | None
+    camera: Camera, upload: ImageUpload, key: str, captured_at: dt.datetime | None, credential: str | None = None
 ) -> tuple[AccessEvent, bool]:
     """Store the file and the row together (no row: no file) and queue the snapshot once the row commits.
+    ``credential``: a PIN / card number sealed for the worker (access.rules.credentials), a task argument only,
+    never stored.
 
     Returns ``(event, created)``: a retry that raced in with the same idempotency key gets the event of the
     first one and ``created=False``.
@@ -146,6 +150,8 @@ def create_event(
     entered = time.perf_counter()
     t0 = getattr(_request, "t0", None)
     intake: dict[str, Any] = {} if t0 is None else {"parse": round((entered - t0) * 1000.0, 3)}
+    if credential:
+        intake["credential"] = credential
     _request.intake = intake
     event = AccessEvent(
         camera=camera, site_id=camera.site_id, received_at=timezone.now(), captured_at=captured_at,

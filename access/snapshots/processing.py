@@ -28,10 +28,11 @@ from recognition.pipelines import (
 )
 
 from .. import decisions
-from ..decision_inputs import camera_rules, person_facts, site_rules
+from ..decision_inputs import camera_rules, person_facts, site_rules, with_holidays
 from ..models import AccessEvent, AccessEventFace
 from ..outputs import door
 from ..review.impostors import impostor_distance
+from ..rules import credentials, factors
 from .channel import publish_decision
 
 log = logging.getLogger(__name__)
@@ -85,7 +86,7 @@ def expire(event: AccessEvent) -> str:
     return AccessEvent.Status.EXPIRED
 
 
-def process_snapshot(event_id: int, intake: dict | None = None) -> str:
+def process_snapshot(event_id: int, intake: dict | None = None, credential: str | None = None) -> str:
     """Detect, match and decide one pending event; a bad or failing snapshot ends ``failed`` with a reason.
 
     ``intake``: the web's timings from the task message (see access.snapshots.channel.HEADER). The engine call goes
@@ -119,7 +120,7 @@ def process_snapshot(event_id: int, intake: dict | None = None) -> str:
                 faces = engine_faces(get_pipeline(model), [image], event.site.detection_policy, {})[0]
             timings.update({k: round(v, 3) for k, v in engine.items()})
             clock.last = time.perf_counter()
-            return _match_decide_save(event, image, faces, timings, clock, model)
+            return _match_decide_save(event, image, faces, timings, clock, model, credential)
         except Exception as exc:
             log.exception("snapshot %s failed", event_id)
             fail(event_id, f"{type(exc).__name__}: {exc}", timings)
@@ -127,11 +128,11 @@ def process_snapshot(event_id: int, intake: dict | None = None) -> str:
 
 
 def _match_decide_save(event: AccessEvent, image, faces, timings: dict, clock: Stopwatch,
-                       model: str | None = None) -> str:
+                       model: str | None = None, sealed: str | None = None) -> str:
     shape = image.shape
     pipeline = get_pipeline(model)
     matches = gallery.identify([f.embedding for f in faces], pipeline.embedder_name, pipeline.embedder_version)
-    site = site_rules(event.site, pipeline.embedder_name)
+    site = site_rules(event.site, pipeline.embedder_name, holidays=False)  # read below when levels need them
     impostors = [_impostor_distance(f, m, site, pipeline) for f, m in zip(faces, matches, strict=True)]
     clock.lap("search")
     inputs = [
@@ -145,14 +146,22 @@ def _match_decide_save(event: AccessEvent, image, faces, timings: dict, clock: S
         )
         for f, m, imp in zip(faces, matches, impostors, strict=True)
     ]
-    people = person_facts({i.nearest_person_id for i in inputs if i.nearest_person_id is not None})
     camera = camera_rules(event.camera)
-    outcome = decisions.decide(inputs, site, camera, people, event.received_at)
+    credential = _check_credential(sealed, camera.mode(site), inputs, site)
+    if camera.mode(site) != factors.FACE:
+        clock.lap("credential")
+    candidates = {i.nearest_person_id for i in inputs if i.nearest_person_id is not None}
+    if credential.card_person_id is not None:
+        candidates.add(credential.card_person_id)
+    people = person_facts(candidates, site_id=site.site_id)
+    site = with_holidays(site, people)
+    outcome = decisions.decide(inputs, site, camera, people, event.received_at, credential)
     clock.lap("decide")
     if site.liveness_policy != decisions.LIVENESS_OFF:
         outcome = _check_liveness(event.pk, image, faces, inputs, site, camera, people, outcome, pipeline,
-                                  event.received_at)
+                                  event.received_at, credential)
         clock.lap("liveness")
+    event.verification, event.credential_check = camera.mode(site), credential
     committed = time.perf_counter()
     repeat = (door.first_granted_within(event.camera, outcome.person_id, event.received_at, event.pk)
               if outcome.decision == decisions.GRANTED else None)
@@ -164,9 +173,25 @@ def _match_decide_save(event: AccessEvent, image, faces, timings: dict, clock: S
     return outcome.decision
 
 
+def _check_credential(sealed: str | None, mode: str, inputs: list[decisions.FaceInput],
+                      site: decisions.SiteRules) -> factors.CredentialCheck:
+    """The PIN / card that came with the snapshot, checked: a PIN against the people the faces matched within the
+    threshold (nearest first, at most 3; a PIN that is nobody's counts towards the nearest one's lockout), a card by
+    its holder. A face-only door ignores whatever came (no PIN is compared, no lockout counted)."""
+    if mode == factors.FACE:
+        return factors.NO_CREDENTIAL
+    matched = sorted((i.distance, i.nearest_person_id) for i in inputs
+                     if i.nearest_person_id is not None and i.distance is not None and i.distance <= site.threshold)
+    if mode == factors.FACE_PIN:  # a card sent to a PIN door is not looked at
+        nearest = list(dict.fromkeys(pid for _, pid in matched))[:3]
+        return factors.CredentialCheck(credentials.check(sealed, nearest).pin)
+    check = credentials.check(sealed, [])  # a card door: a PIN that came along is compared with nobody's
+    return factors.CredentialCheck(None, check.card_last4, check.card_person_id)
+
+
 def _check_liveness(event_id: int, image, faces, inputs: list[decisions.FaceInput], site: decisions.SiteRules,
                     camera: decisions.CameraRules, people, outcome: decisions.Outcome, pipeline: FacePipeline,
-                    now) -> decisions.Outcome:
+                    now, credential: factors.CredentialCheck = factors.NO_CREDENTIAL) -> decisions.Outcome:
     """Score the face the decision still needs a live score for (the one about to let somebody in), decide
     again, and repeat while another face takes its place (enforce: a print beside a live colleague). Nothing
     else is scored. A score that cannot be had (liveness not installed in this worker, an engine error) leaves
@@ -179,7 +204,7 @@ def _check_liveness(event_id: int, image, faces, inputs: list[decisions.FaceInpu
             log.warning("event %s: no live score (%s: %s)", event_id, type(exc).__name__, exc)
             return outcome
         inputs[index] = dataclasses.replace(inputs[index], liveness=live)  # the face itself has it too
-        outcome = decisions.decide(inputs, site, camera, people, now)
+        outcome = decisions.decide(inputs, site, camera, people, now, credential)
     return outcome
 
 
@@ -209,6 +234,7 @@ def _save_outcome(event, shape, faces, matches, outcome, inputs, site: decisions
         "model_name": pipeline.embedder_name, "model_version": pipeline.embedder_version,
         "image_height": int(shape[0]), "image_width": int(shape[1]),
         "repeat_of_id": repeat,
+        **_credential_fields(event, outcome),
     }
     with transaction.atomic():
         if clock is not None:
@@ -233,6 +259,14 @@ def _save_outcome(event, shape, faces, matches, outcome, inputs, site: decisions
             for i, (face, m, o, inp) in enumerate(zip(faces, matches, outcome.faces, inputs, strict=True))
         )
     return True
+
+
+def _credential_fields(event: AccessEvent, outcome: decisions.Outcome) -> dict:
+    """The door's mode and the credential check's outcomes for the event row (never a PIN or a card number)."""
+    mode = getattr(event, "verification", "") or factors.FACE
+    check = getattr(event, "credential_check", factors.NO_CREDENTIAL)
+    return {"verification": mode, "second_factor": check.summary(mode, outcome.person_id),
+            "credential": None if mode == factors.FACE else check.stored()}
 
 
 def _deciding_liveness(outcome: decisions.Outcome, inputs: list[decisions.FaceInput]) -> float | None:
