@@ -72,7 +72,8 @@ def engine_worker_pid(runner_pid: int, data: Path) -> int:
             ppid = int((proc / "stat").read_text().rsplit(")", 1)[1].split()[1])
         except (OSError, ValueError, IndexError):
             continue
-        if ppid == runner_pid and b"gpu" in argv and str(data / "celerybeat-schedule").encode() in argv:
+        queues = argv[argv.index(b"-Q") + 1].split(b",") if b"-Q" in argv[:-1] else []
+        if ppid == runner_pid and b"gpu" in queues and str(data / "celerybeat-schedule").encode() in argv:
             return int(proc.name)
     raise AssertionError("no engine worker process found")
 

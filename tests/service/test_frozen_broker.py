@@ -24,6 +24,7 @@ import pytest
 from access.models import AccessEvent
 from faceaccess import http_client
 from faceaccess.embedded import EmbeddedRedis, free_port
+from faceaccess.health import PRIORITY_LISTS
 from tests.conftest import database_url_for, web_process
 
 from .conftest import image_bytes
@@ -124,7 +125,10 @@ def test_a_frozen_broker_answers_503_within_wait_and_leaves_the_web_threads_free
     assert AccessEvent.objects.get(pk=first["id"]).status == "pending"
     # Queued for a worker: "before" and the retried k0. A publish that timed out may still have reached Redis and
     # be delivered once it resumes; the worker drops a message whose event is not pending, so it does no harm.
-    queued = {json.loads(m)["headers"]["argsrepr"] for m in redis_server.client().lrange("gpu", 0, -1)}
+    # (in the doors' queue at any priority: the retry waits behind "before", from the same camera)
+    lists = ["gpu", *(f"gpu{suffix}" for suffix in PRIORITY_LISTS)]
+    queued = {json.loads(m)["headers"]["argsrepr"] for name in lists
+              for m in redis_server.client().lrange(name, 0, -1)}
     before = AccessEvent.objects.get(idempotency_key="before").pk
     assert {f"({before},)", f"({first['id']},)"} <= queued
     print(f"frozen Redis: {len(results)} concurrent posts with ?wait={WAIT:g} answered 503 in {timings} s; "
