@@ -187,3 +187,78 @@ def wait_until(check, timeout: float, workers: Sequence[Worker] = (), what: str 
         time.sleep(0.5)
     logs = "\n".join(w.log_text()[-3000:] for w in workers)
     raise AssertionError(f"timed out waiting for {what}: {last!r}\n{logs}")
+
+
+# ---------------------------------------------------------------- the two scenarios -------------------------
+
+VISIBILITY_S = 8  # a killed worker's message goes to another worker this long after it was taken (test setting)
+
+
+def _settled(api: Api, url: str) -> dict | None:
+    face = api.face(url)
+    return face if face["status"] not in ("pending", "processing") else None
+
+
+def _threshold() -> float | None:
+    from .conftest import FALLBACK_THRESHOLD, site_threshold
+
+    return None if site_threshold() else FALLBACK_THRESHOLD
+
+
+def decided_by_a_worker_without_the_web_media(api: Api, start, web_media: Path) -> Worker:
+    """An enrollment photo, then a snapshot of the same man, posted to the web service and decided by the one
+    worker ``start("remote")`` starts; its face crop is in ``web_media`` and the worker's data dir holds nothing."""
+    from enrollment.models import FaceImage
+
+    from .conftest import media_files
+
+    worker = start("remote")
+    try:
+        site_id, camera_key = api.site_and_camera(_threshold())
+        person = api.person("Colin Powell", site_id)
+        face_url = api.upload_face(person, photo(*ENROLLED_PHOTO))
+        face = wait_until(lambda: _settled(api, face_url), 120, [worker], "the enrollment photo")
+        assert face["status"] == "enrolled", face
+        answer = api.snapshot(camera_key, photo(*PROBE_PHOTO), wait=10)
+        assert answer.status == 200, answer.text
+        assert (answer.data["decision"], answer.data["person"]) == ("granted", person), answer.data
+    finally:
+        worker.stop()
+    log = worker.log_text()
+    assert "enrollment.tasks.embed_face_image[" in log and "access.tasks.process_snapshot[" in log, log[-3000:]
+    crop = FaceImage.objects.get(person_id=person).crop.name
+    assert crop.startswith("crops/") and (web_media / crop).is_file(), crop
+    assert data_files(worker.data_dir) == []
+    assert len(media_files(web_media)) == 3  # the photo, its crop, the snapshot
+    return worker
+
+
+def nothing_lost_when_a_worker_dies_mid_task(api: Api, start) -> None:
+    """The worker ``start("doomed", ...)`` starts is SIGKILLed (its whole host gone) while it holds an enrollment
+    photo's task, with a snapshot queued behind it; a worker started afterwards decides both."""
+    # The doomed worker announces every fetch of a stored photo in its log and then takes a minute over it.
+    doomed = start("doomed", FACEACCESS_CELERY_IMPORTS="tests.service.slow_media")
+    site_id, camera_key = api.site_and_camera(_threshold(), deadline_s=0)  # 0: the queued snapshot never expires
+    person = api.person("Colin Powell", site_id)
+    face_url = api.upload_face(person, photo(*ENROLLED_PHOTO))
+    doomed.wait_for_log("slow media: fetching faces/", 60)
+    queued = api.snapshot(camera_key, photo(*PROBE_PHOTO), wait=0)
+    assert queued.status == 202, queued.text
+    doomed.kill()
+    killed_at = time.monotonic()
+    assert api.face(face_url)["status"] in ("pending", "processing")
+    # The broker gives an unacknowledged message to another worker once it is VISIBILITY_S old; a worker that
+    # starts looks for such messages at once.
+    time.sleep(max(0.0, VISIBILITY_S + 1 - (time.monotonic() - killed_at)))
+    survivor = start("survivor")
+    try:
+        face = wait_until(lambda: _settled(api, face_url), 120, [survivor], "the enrollment photo")
+        assert face["status"] == "enrolled", face
+        event = wait_until(lambda: (e := api.event(queued.data["id"]))["status"] != "pending" and e, 120,
+                           [survivor], "the snapshot")
+        assert event["status"] == "done" and event["decision"] in ("granted", "unknown"), event
+    finally:
+        survivor.stop()
+    assert " succeeded in " not in doomed.log_text()  # it finished nothing: the survivor did all of it
+    assert "enrollment.tasks.embed_face_image[" in survivor.log_text()
+    assert data_files(doomed.data_dir) == [] and data_files(survivor.data_dir) == []
