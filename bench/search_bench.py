@@ -163,7 +163,8 @@ def main(argv: list[str] | None = None) -> int:
     parser.add_argument("--spread", type=float, default=0.6, help="within-person noise (see the docstring)")
     parser.add_argument("--m", type=int, default=16)
     parser.add_argument("--ef-construction", type=int, default=64)
-    parser.add_argument("--ef-search", type=int, nargs="+", default=[40, 64, 100, 200, 400])
+    parser.add_argument("--ef-search", nargs="+", default=["40", "64", "100", "200", "400", "auto"],
+                        help="values to measure; auto: what recognition/search.py picks for this gallery's size")
     parser.add_argument("--seed", type=int, default=0)
     parser.add_argument("--json", type=Path, default=REPO / "bench" / "results" / "search_bench.json")
     parser.add_argument("--keep", action="store_true", help="keep the bench_search schema afterwards")
@@ -192,6 +193,9 @@ def main(argv: list[str] | None = None) -> int:
             print(f"PostgreSQL {version[0]}, pgvector {version[1]}; loading {len(gallery):,} embeddings of "
                   f"{args.people:,} people, HNSW m={args.m} ef_construction={args.ef_construction} ...", flush=True)
             build = load(conn, owners, gallery, args.m, args.ef_construction)
+            auto = _auto_ef_search(len(gallery))
+            ef_values = sorted({auto if ef == "auto" else int(ef) for ef in args.ef_search})
+            print(f"ef_search chosen for {len(gallery):,} embeddings: {auto}", flush=True)
             plans = check_plans(conn, probe_sets["genuine"][0])
             if not (plans["window"] and plans["twostep"]) or plans["exact_uses_index"]:
                 # (on a tiny table the planner rightly prefers a sequential scan)
@@ -205,7 +209,7 @@ def main(argv: list[str] | None = None) -> int:
                 agree = np.mean([t[0][0] == b for t, b in zip(truth, brute, strict=True)])
                 assert agree >= 0.995, f"exact SQL disagrees with NumPy on {1 - agree:.1%} of probes"
                 for strategy in ("window", "twostep"):
-                    for ef in args.ef_search:
+                    for ef in ef_values:
                         answers, times = run(conn, strategy, probes, ef)
                         rows.append(summary(probe_kind, strategy, ef, times, answers, truth))
             if not args.keep:
@@ -221,12 +225,23 @@ def main(argv: list[str] | None = None) -> int:
         "people": args.people, "per_person": args.per_person, "rows": len(gallery), "queries": args.queries,
         "spread": args.spread, "hnsw": {"m": args.m, "ef_construction": args.ef_construction,
                                         "iterative_scan": "strict_order"},
-        **build, "plans_use_hnsw": plans, "results": rows,
+        **build, "plans_use_hnsw": plans, "ef_search_auto": auto, "results": rows,
     }
     args.json.parent.mkdir(parents=True, exist_ok=True)
     args.json.write_text(json.dumps(report, indent=2) + "\n")
     print(f"\nwrote {args.json}")
     return 0
+
+
+def _auto_ef_search(rows: int) -> int:
+    """What recognition/search.py chooses for a gallery of ``rows`` embeddings (the module needs Django loaded)."""
+    import django
+
+    os.environ.setdefault("DJANGO_SETTINGS_MODULE", "faceaccess.settings")
+    django.setup()
+    from recognition.search import ef_search_for
+
+    return ef_search_for(rows)
 
 
 def summary(probes: str, strategy: str, ef: int | None, times: list[float], answers: list, truth: list) -> dict:
