@@ -159,6 +159,8 @@ def main(argv: list[str] | None = None) -> int:
     parser.add_argument("--web-port", type=int, default=int(os.environ.get("FACEACCESS_PORT", "8000")))
     parser.add_argument("--concurrency", default="1")
     parser.add_argument("--name", default="remote")
+    parser.add_argument("--subnet", type=int, default=19, help="the veth pair gets 10.219.<subnet>.1 (this side) "
+                        "and .2 (the worker's); the web service's ALLOWED_HOSTS must list the .1 address")
     args = parser.parse_args(argv)
     reason = unavailable()
     if reason:
@@ -174,7 +176,7 @@ def main(argv: list[str] | None = None) -> int:
     database_url = os.environ.get("DATABASE_URL") or _embedded_database_url(settings)
     queues = ",".join(sorted({r["queue"] for r in settings.CELERY_TASK_ROUTES.values()} | {"celery"}))
     args.data_dir.mkdir(parents=True, exist_ok=True)
-    with Namespace() as ns:
+    with Namespace(args.subnet) as ns:
         db_url, db_relay = relayed_url(database_url, ns.host_ip)
         redis_url, redis_relay = relayed_url(settings.CELERY_BROKER_URL, ns.host_ip)
         web_relay = Relay((ns.host_ip, args.web_port), ("127.0.0.1", args.web_port))
@@ -188,7 +190,15 @@ def main(argv: list[str] | None = None) -> int:
         print(f"namespace {ns.name}: worker at {ns.peer_ip}, web host at {ns.host_ip} (relays for PostgreSQL, "
               f"Redis and the web service); the web service must allow the host {ns.host_ip} (ALLOWED_HOSTS)",
               flush=True)
-        proc = subprocess.Popen(argv, cwd=REPO, env=env, start_new_session=True)
+        from faceaccess.embedded.process import die_with_parent
+
+        proc = subprocess.Popen(argv, cwd=REPO, env=env, start_new_session=True, preexec_fn=die_with_parent())
+
+        def stop(signum: int, frame: object) -> None:  # also when started in the background (SIGINT ignored there)
+            raise KeyboardInterrupt
+
+        for signum in (signal.SIGINT, signal.SIGTERM):
+            signal.signal(signum, stop)
         try:
             return proc.wait()
         except KeyboardInterrupt:
