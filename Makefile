@@ -7,12 +7,12 @@ PY     := $(VENV)/bin/python
 STAMP  := $(VENV)/.faceaccess-installed
 PYTEST_ARGS ?=
 
-.PHONY: run test lint install weights chromium clean-venv
+.PHONY: run test lint install weights chromium iproute2 clean-venv
 
 run: weights
 	$(PY) -m faceaccess.runner
 
-test: weights chromium
+test: weights chromium iproute2
 	$(PY) -m pytest $(PYTEST_ARGS)
 
 lint: install
@@ -34,6 +34,18 @@ chromium:
 	    echo "apt-get could not install chromium: the browser tests will say so"; \
 	  else \
 	    echo "the browser tests need Chromium: sudo apt-get install chromium"; \
+	  fi; }
+
+# The two-host test (tests/service/test_remote_worker_netns.py) makes network namespaces with `ip netns`.
+iproute2:
+	@command -v ip >/dev/null 2>&1 || { \
+	  if [ "$$(id -u)" = 0 ] && command -v apt-get >/dev/null; then \
+	    echo "installing iproute2 with apt-get (for the two-host test)"; \
+	    (apt-get install -y -qq iproute2 >/dev/null 2>&1 || \
+	     (apt-get update -qq && DEBIAN_FRONTEND=noninteractive apt-get install -y -qq iproute2 >/dev/null)) || \
+	    echo "apt-get could not install iproute2: the two-host test will say so"; \
+	  else \
+	    echo "the two-host test needs root and iproute2 (ip netns): it will be skipped"; \
 	  fi; }
 
 # Debian/Ubuntu ship venv support separately (python3-venv); install it when we may, else say how.

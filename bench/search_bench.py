@@ -163,8 +163,11 @@ def main(argv: list[str] | None = None) -> int:
     parser.add_argument("--spread", type=float, default=0.6, help="within-person noise (see the docstring)")
     parser.add_argument("--m", type=int, default=16)
     parser.add_argument("--ef-construction", type=int, default=64)
-    parser.add_argument("--ef-search", type=int, nargs="+", default=[40, 64, 100, 200, 400])
+    parser.add_argument("--ef-search", nargs="+", default=["40", "64", "100", "200", "400", "auto"],
+                        help="values to measure; auto: what recognition/search.py picks for this gallery's size")
     parser.add_argument("--seed", type=int, default=0)
+    parser.add_argument("--threshold", type=float, default=1.0,
+                        help="decision threshold for 'decision same' (genuine pairs ~0.73 apart, strangers ~1.41)")
     parser.add_argument("--json", type=Path, default=REPO / "bench" / "results" / "search_bench.json")
     parser.add_argument("--keep", action="store_true", help="keep the bench_search schema afterwards")
     args = parser.parse_args(argv)
@@ -192,6 +195,9 @@ def main(argv: list[str] | None = None) -> int:
             print(f"PostgreSQL {version[0]}, pgvector {version[1]}; loading {len(gallery):,} embeddings of "
                   f"{args.people:,} people, HNSW m={args.m} ef_construction={args.ef_construction} ...", flush=True)
             build = load(conn, owners, gallery, args.m, args.ef_construction)
+            auto = _auto_ef_search(len(gallery))
+            ef_values = sorted({auto if ef == "auto" else int(ef) for ef in args.ef_search})
+            print(f"ef_search chosen for {len(gallery):,} embeddings: {auto}", flush=True)
             plans = check_plans(conn, probe_sets["genuine"][0])
             if not (plans["window"] and plans["twostep"]) or plans["exact_uses_index"]:
                 # (on a tiny table the planner rightly prefers a sequential scan)
@@ -199,15 +205,15 @@ def main(argv: list[str] | None = None) -> int:
             rows = []
             for probe_kind, probes in probe_sets.items():
                 truth, times = run(conn, "exact", probes, None)
-                rows.append(summary(probe_kind, "exact", None, times, truth, truth))
+                rows.append(summary(probe_kind, "exact", None, times, truth, truth, args.threshold))
                 # Sanity: the database's exact answer agrees with NumPy's brute force.
                 brute = [int(owners[np.argmin(np.linalg.norm(gallery - q, axis=1))]) for q in probes]
                 agree = np.mean([t[0][0] == b for t, b in zip(truth, brute, strict=True)])
                 assert agree >= 0.995, f"exact SQL disagrees with NumPy on {1 - agree:.1%} of probes"
                 for strategy in ("window", "twostep"):
-                    for ef in args.ef_search:
+                    for ef in ef_values:
                         answers, times = run(conn, strategy, probes, ef)
-                        rows.append(summary(probe_kind, strategy, ef, times, answers, truth))
+                        rows.append(summary(probe_kind, strategy, ef, times, answers, truth, args.threshold))
             if not args.keep:
                 conn.execute(f"DROP SCHEMA {SCHEMA} CASCADE")
     finally:
@@ -221,7 +227,7 @@ def main(argv: list[str] | None = None) -> int:
         "people": args.people, "per_person": args.per_person, "rows": len(gallery), "queries": args.queries,
         "spread": args.spread, "hnsw": {"m": args.m, "ef_construction": args.ef_construction,
                                         "iterative_scan": "strict_order"},
-        **build, "plans_use_hnsw": plans, "results": rows,
+        **build, "plans_use_hnsw": plans, "ef_search_auto": auto, "results": rows,
     }
     args.json.parent.mkdir(parents=True, exist_ok=True)
     args.json.write_text(json.dumps(report, indent=2) + "\n")
@@ -229,25 +235,44 @@ def main(argv: list[str] | None = None) -> int:
     return 0
 
 
-def summary(probes: str, strategy: str, ef: int | None, times: list[float], answers: list, truth: list) -> dict:
+def _auto_ef_search(rows: int) -> int:
+    """What recognition/search.py chooses for a gallery of ``rows`` embeddings (the module needs Django loaded)."""
+    import django
+
+    os.environ.setdefault("DJANGO_SETTINGS_MODULE", "faceaccess.settings")
+    django.setup()
+    from recognition.search import ef_search_for
+
+    return ef_search_for(rows)
+
+
+def _decision(answer: list, threshold: float) -> int | None:
+    """The door's answer from the nearest person: that person within the threshold, else unknown (None)."""
+    return answer[0][0] if answer and answer[0][1] <= threshold else None
+
+
+def summary(probes: str, strategy: str, ef: int | None, times: list[float], answers: list, truth: list,
+            threshold: float) -> dict:
     top1 = np.mean([a[0][0] == t[0][0] for a, t in zip(answers, truth, strict=True)])
+    same = np.mean([_decision(a, threshold) == _decision(t, threshold) for a, t in zip(answers, truth, strict=True)])
     second = np.mean([len(a) > 1 and a[1][0] == t[1][0] for a, t in zip(answers, truth, strict=True)])
     # How far off the runner-up distance is (it feeds the margin between the two nearest people).
     gap = [abs(a[1][1] - t[1][1]) for a, t in zip(answers, truth, strict=True) if len(a) > 1]
     return {"probes": probes, "strategy": strategy, "ef_search": ef, "median_ms": round(statistics.median(times), 3),
             "p99_ms": round(percentile(times, 99), 3), "recall_at_1": round(float(top1), 4),
-            "runner_up_same_person": round(float(second), 4),
+            "runner_up_same_person": round(float(second), 4), "decision_same": round(float(same), 4),
             "runner_up_distance_max_error": round(float(max(gap)) if gap else float("nan"), 4)}
 
 
 def print_table(rows: list[dict]) -> None:
     header = f"{'probes':9} {'strategy':8} {'ef_search':>9} {'median ms':>10} {'p99 ms':>8} {'recall@1':>9} " \
-             f"{'2nd same':>9} {'2nd d err':>10}"
+             f"{'2nd same':>9} {'2nd d err':>10} {'decision':>9}"
     print("\n" + header + "\n" + "-" * len(header))
     for r in rows:
         ef = "-" if r["ef_search"] is None else str(r["ef_search"])
         print(f"{r['probes']:9} {r['strategy']:8} {ef:>9} {r['median_ms']:>10.2f} {r['p99_ms']:>8.2f} "
-              f"{r['recall_at_1']:>9.3f} {r['runner_up_same_person']:>9.3f} {r['runner_up_distance_max_error']:>10.4f}")
+              f"{r['recall_at_1']:>9.3f} {r['runner_up_same_person']:>9.3f} {r['runner_up_distance_max_error']:>10.4f} "
+              f"{r['decision_same']:>9.3f}")
 
 
 if __name__ == "__main__":

@@ -23,6 +23,7 @@ def identify(
 
 def nearest_people(
     embedding: Sequence[float] | np.ndarray, model_name: str, model_version: str, k: int = 2, exact: bool = False,
-    ef_search: int = search.DEFAULT_EF_SEARCH,
+    ef_search: int | None = None,
 ) -> list[search.Neighbour]:
+    """``ef_search``: None = chosen from the gallery's size (recognition.search.ef_search_for)."""
     return search.nearest(PEOPLE, embedding, model_name, model_version, k, exact, ef_search)

@@ -154,6 +154,22 @@ STATIC_ROOT.mkdir(parents=True, exist_ok=True)  # whitenoise serves it (filled b
 # authenticated API views.
 MEDIA_ROOT = Path(env_str("MEDIA_ROOT") or DATA_DIR / "media")
 MEDIA_URL = "/media/"
+# A worker on another machine (docs/running.md, "Scaling out") has no MEDIA_ROOT: with FACEACCESS_MEDIA_URL set
+# (the web service's base URL) it reads and writes stored photos through the web service's internal endpoint,
+# authenticated by the worker key. The web service generates that key once (var/secrets/worker-key); a remote
+# worker must be given the same one.
+FACEACCESS_MEDIA_URL = env_str("FACEACCESS_MEDIA_URL")
+FACEACCESS_MEDIA_TIMEOUT = env_float("FACEACCESS_MEDIA_TIMEOUT", 10.0)
+FACEACCESS_WORKER_KEY = env_str("FACEACCESS_WORKER_KEY") or (
+    "" if FACEACCESS_MEDIA_URL else stored_secret("worker-key", DATA_DIR))
+if FACEACCESS_MEDIA_URL and not FACEACCESS_WORKER_KEY:
+    raise ImproperlyConfigured("FACEACCESS_MEDIA_URL is set but FACEACCESS_WORKER_KEY is not: give this worker the "
+                               "web service's worker key (its data dir's secrets/worker-key)")
+STORAGES = {
+    "default": {"BACKEND": "faceaccess.media_remote.WebMediaStorage" if FACEACCESS_MEDIA_URL
+                else "django.core.files.storage.FileSystemStorage"},
+    "staticfiles": {"BACKEND": "django.contrib.staticfiles.storage.StaticFilesStorage"},
+}
 
 FACEACCESS_MAX_UPLOAD_BYTES = env_int("FACEACCESS_MAX_UPLOAD_BYTES", 10 * 1024 * 1024)
 # The web server (faceaccess/serve.py; docs/running.md, "The web server"): a request's line + headers within

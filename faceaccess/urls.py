@@ -8,9 +8,12 @@ from drf_spectacular.views import SpectacularAPIView, SpectacularRedocView, Spec
 
 from .api.auth import ObtainTokenView
 from .health import healthz
+from .media_endpoint import media as internal_media
 
 urlpatterns = [
     path("healthz", healthz, name="healthz"),
+    # Workers on other machines read and write stored photos here (worker key only; docs/running.md, "Scaling out").
+    path("internal/media/<path:name>", internal_media, name="internal-media"),
     path("login/", auth.LoginView.as_view(redirect_authenticated_user=True), name="login"),
     path("logout/", auth.LogoutView.as_view(), name="logout"),
     path("password/", auth.PasswordChangeView.as_view(), name="password_change"),

@@ -9,10 +9,18 @@ the identities already found (``NOT IN ...``). pgvector's iterative scan (``stri
 walking the graph past the rows that filter removes, so an identity with many close photos cannot
 hide the runner-up. When the index yields fewer than ``k`` identities (a gallery that small, or the
 scan hit ``hnsw.max_scan_tuples``) the exact grouped query answers instead.
+
+``hnsw.ef_search`` follows the gallery's size (:func:`ef_search_for`, from PostgreSQL's own row estimate,
+:func:`gallery_size`), so that recall stays at 1 as the gallery grows without a setting to tune: the iterative
+scan only helps when a filter removes rows; the nearest embedding itself is found by the first ``ef_search``
+candidates, and a larger graph needs more of them (docs/running.md, "Scaling out").
 """
 
 from __future__ import annotations
 
+import math
+import threading
+import time
 from collections.abc import Iterable, Sequence
 from dataclasses import dataclass
 
@@ -22,8 +30,47 @@ from pgvector import Vector
 
 from .models import EMBEDDING_DIM, StoredEmbedding
 
-# bench/search_bench.py: recall@1 = 1.000 on genuine probes at 100 over repeated runs (64 was 0.99-1.00).
+# bench/search_bench.py: recall@1 = 1.000 on genuine probes at 100 over repeated runs (64 was 0.99-1.00) with 100k
+# embeddings; with 1M, 100 gave 0.970 and 200 gave 1.000. So: 100 up to 100k, +100 for every tenfold beyond.
 DEFAULT_EF_SEARCH = 100
+EF_SEARCH_BASE_ROWS = 100_000
+EF_SEARCH_MAX = 1000  # pgvector's own limit
+SIZE_TTL_S = 60.0  # a process re-reads the gallery's size this often
+
+
+def ef_search_for(rows: int) -> int:
+    """``hnsw.ef_search`` for a gallery of ``rows`` embeddings: 100 up to 100k, then 100 more for every tenfold
+    (200 at 1M, 300 at 10M), at most 1000."""
+    if rows <= EF_SEARCH_BASE_ROWS:
+        return DEFAULT_EF_SEARCH
+    grown = DEFAULT_EF_SEARCH * (1.0 + math.log10(rows / EF_SEARCH_BASE_ROWS))
+    return min(EF_SEARCH_MAX, int(math.ceil(grown / 10.0) * 10))
+
+
+_sizes: dict[tuple[str, str], tuple[float, int]] = {}
+_sizes_lock = threading.Lock()
+
+
+def gallery_size(gallery: Gallery, using: str = "default") -> int:
+    """About how many embeddings the gallery's table holds (every model's): PostgreSQL's estimate
+    (``pg_class.reltuples``, kept by autovacuum's ANALYZE), or a count when the table was never analyzed. Cached
+    per process for SIZE_TTL_S: a door's search costs no extra round trip."""
+    key = (using, gallery.table)
+    now = time.monotonic()
+    with _sizes_lock:
+        cached = _sizes.get(key)
+    if cached is not None and now - cached[0] < SIZE_TTL_S:
+        return cached[1]
+    with connections[using].cursor() as cursor:
+        cursor.execute("SELECT reltuples::bigint FROM pg_class WHERE oid = %s::regclass", [gallery.table])
+        row = cursor.fetchone()
+        rows = int(row[0]) if row and row[0] is not None else -1
+        if rows < 0:  # never analyzed (a new table)
+            cursor.execute(f"SELECT count(*) FROM {gallery.table}")
+            rows = int(cursor.fetchone()[0])
+    with _sizes_lock:
+        _sizes[key] = (now, rows)
+    return rows
 
 
 @dataclass(frozen=True)
@@ -105,11 +152,14 @@ def nearest(
     model_version: str,
     k: int = 2,
     exact: bool = False,
-    ef_search: int = DEFAULT_EF_SEARCH,
+    ef_search: int | None = None,
     using: str = "default",
 ) -> list[Neighbour]:
-    """The ``k`` nearest identities to ``embedding`` among the embeddings of one model, nearest first."""
+    """The ``k`` nearest identities to ``embedding`` among the embeddings of one model, nearest first.
+    ``ef_search``: None = chosen from the gallery's size (:func:`ef_search_for`)."""
     vec = _vector_text(embedding)
+    if ef_search is None and not exact:
+        ef_search = ef_search_for(gallery_size(gallery, using))
     # The search settings are SET LOCAL in a block that is rolled back at the end (it only reads): a
     # transaction of its own, or a savepoint inside the caller's, so they never leak to later queries.
     with transaction.atomic(using=using), connections[using].cursor() as cursor:
@@ -119,11 +169,12 @@ def nearest(
 
 
 def _search(
-    cursor, gallery: Gallery, vec: str, model_name: str, model_version: str, k: int, exact: bool, ef_search: int
+    cursor, gallery: Gallery, vec: str, model_name: str, model_version: str, k: int, exact: bool,
+    ef_search: int | None,
 ) -> list[Neighbour]:
-    if exact:
+    if exact or ef_search is None:
         return _exact(cursor, gallery, vec, model_name, model_version, k)
-    cursor.execute(search_settings_sql(), [str(min(1000, max(1, int(ef_search))))])  # pgvector: 1..1000
+    cursor.execute(search_settings_sql(), [str(min(EF_SEARCH_MAX, max(1, int(ef_search))))])  # pgvector: 1..1000
     params = {"q": vec, "model_name": model_name, "model_version": model_version}
     cursor.execute(nearest_sql(gallery, k), params)
     found = [Neighbour(p, float(d)) for p, d in cursor.fetchall()]

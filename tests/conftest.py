@@ -252,18 +252,19 @@ def _stop_worker(proc: subprocess.Popen) -> None:
 
 
 @contextmanager
-def web_process(env: dict, port: int, log_path: Path, threads: int) -> Iterator[str]:
+def web_process(env: dict, port: int, log_path: Path, threads: int, host: str = "127.0.0.1") -> Iterator[str]:
     """The web server as `make run` starts it (``faceaccess.runner.web_command``) in a subprocess with ``env``,
-    up once ``/healthz`` answers; its base URL. Stopped (and killed if it must be) on the way out."""
+    listening on ``host``, up once ``/healthz`` answers; its base URL. Stopped (and killed if it must be) on the
+    way out."""
     from faceaccess.embedded.process import die_with_parent
     from faceaccess.http_client import http
     from faceaccess.runner import web_command
 
     with open(log_path, "wb") as log:
-        proc = subprocess.Popen(web_command("127.0.0.1", port, threads), cwd=REPO_ROOT, env=env,
+        proc = subprocess.Popen(web_command(host, port, threads), cwd=REPO_ROOT, env=env,
                                 stdin=subprocess.DEVNULL, stdout=log, stderr=subprocess.STDOUT,
                                 start_new_session=True, preexec_fn=die_with_parent())
-    base = f"http://127.0.0.1:{port}"
+    base = f"http://{host}:{port}"
     try:
         deadline = time.monotonic() + 60
         while http("GET", f"{base}/healthz", timeout=2.0).status != 200:
