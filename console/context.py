@@ -11,7 +11,8 @@ MENU = [
     ("console:events", "Access log", roles.EVERYONE),
     ("console:strangers", "Strangers", roles.EVERYONE),
     ("console:sites", "Sites & cameras", roles.EVERYONE),
-    ("console:models", "Models", roles.ADMINS),
+    ("console:models", "Models", roles.OVERSEERS),
+    ("console:activity", "Activity", roles.OVERSEERS),
     ("console:lockouts", "Lockouts", roles.ADMINS),
 ]
 

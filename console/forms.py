@@ -78,6 +78,17 @@ class CameraForm(forms.ModelForm):
         super().__init__(*args, **kwargs)
         self.fields["debounce_seconds"].required = False
 
+    def clean_name(self) -> str:
+        """A second camera of the same name on the site is a form error, not a 500 (the form has no ``site``
+        field, so Django's own check of the unique constraint skips it). Reloading the key page re-posts the
+        form and lands here too."""
+        name = self.cleaned_data.get("name", "")
+        site_id = self.instance.site_id
+        if site_id and Camera.objects.filter(site_id=site_id, name__iexact=name).exclude(pk=self.instance.pk).exists():
+            raise forms.ValidationError(f"This site already has a camera named {name!r}: choose another name "
+                                        "(or open that camera from the sites page).")
+        return name
+
     def clean_debounce_seconds(self) -> int:
         value = self.cleaned_data.get("debounce_seconds")
         return Camera._meta.get_field("debounce_seconds").default if value is None else value

@@ -9,6 +9,7 @@ from django.shortcuts import get_object_or_404, redirect, render
 from django.views.decorators.http import require_POST
 
 from access import liveness
+from access.cameras import rotate_webhook_secret
 from access.models import Camera, Site
 from faceaccess import roles
 
@@ -45,7 +46,7 @@ def camera_new(request, site_pk: int):
             key = camera.set_new_key()
             camera.save()
             form.save_m2m()
-        return _show_key(request, camera, key, "created")
+        return _show_key(request, camera, key, "created", secret=camera.webhook_secret)
     return render(request, "console/camera_form.html", {"form": form, "site": site, "camera": None})
 
 
@@ -72,6 +73,18 @@ def camera_rotate(request, pk: int):
 
 @require_POST
 @role_required(roles.ADMINS)
+def camera_rotate_secret(request, pk: int):
+    """A new webhook signing secret, shown once; the old one no longer verifies (the door controller needs the
+    new one). The audit trail records that it changed, never the value."""
+    camera = get_object_or_404(Camera, pk=pk)
+    secret = rotate_webhook_secret(camera)
+    response = render(request, "console/camera_secret.html", {"camera": camera, "secret": secret})
+    response["Cache-Control"] = "no-store"
+    return response
+
+
+@require_POST
+@role_required(roles.ADMINS)
 def camera_revoke(request, pk: int):
     camera = get_object_or_404(Camera, pk=pk)
     camera.active = False
@@ -81,11 +94,12 @@ def camera_revoke(request, pk: int):
     return redirect("console:sites")
 
 
-def _show_key(request, camera: Camera, key: str, what: str):
-    # Rendered, never stored or redirected to: the key exists only in this one response.
+def _show_key(request, camera: Camera, key: str, what: str, secret: str | None = None):
+    # Rendered, never stored or redirected to: the key exists only in this one response (and the webhook secret
+    # only in the one that created the camera; rotating the key leaves the secret unshown).
     snapshot_url = request.build_absolute_uri("/api/v1/snapshots/")
     response = render(request, "console/camera_key.html", {
-        "camera": camera, "key": key, "what": what, "snapshot_url": snapshot_url,
+        "camera": camera, "key": key, "what": what, "snapshot_url": snapshot_url, "secret": secret,
     })
     response["Cache-Control"] = "no-store"
     return response

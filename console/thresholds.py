@@ -29,10 +29,13 @@ def _float(raw: str | None, default: float, low: float, high: float) -> float:
     return min(max(value, low), high)
 
 
-@role_required(roles.ADMINS)
+@role_required(roles.OVERSEERS)
 def thresholds(request, pk: int):
+    """Admins tune; auditors read the same page (figures, what-if, history) without the save form."""
     site = get_object_or_404(Site, pk=pk)
     if request.method == "POST":
+        if roles.role_of(request.user) != roles.ADMIN:
+            return render(request, "403.html", status=403)
         return _save(request, site)
     threshold = current_threshold(site)
     candidate = _float(request.GET.get("candidate"), threshold, 0.05, 2.0)
@@ -59,7 +62,7 @@ def thresholds(request, pk: int):
     return render(request, template, context)
 
 
-@role_required(roles.ADMINS)
+@role_required(roles.OVERSEERS)
 def threshold_plot(request, pk: int):
     site = get_object_or_404(Site, pk=pk)
     threshold = current_threshold(site)
@@ -68,7 +71,7 @@ def threshold_plot(request, pk: int):
     return HttpResponse(svg, content_type="image/svg+xml")
 
 
-@role_required(roles.ADMINS)
+@role_required(roles.OVERSEERS)
 def liveness_plot(request, pk: int):
     site = get_object_or_404(Site, pk=pk)
     return HttpResponse(tuning.live_plot_svg(tuning.live_scores(site)), content_type="image/svg+xml")

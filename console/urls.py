@@ -2,7 +2,7 @@
 
 from django.urls import path
 
-from . import dashboard, events, lockouts, models_page, people, review, sites, thresholds
+from . import activity, dashboard, events, lockouts, models_page, people, review, sites, thresholds
 
 app_name = "console"
 
@@ -30,6 +30,7 @@ urlpatterns = [
     path("cameras/<int:pk>/edit/", sites.camera_edit, name="camera_edit"),
     path("cameras/<int:pk>/rotate/", sites.camera_rotate, name="camera_rotate"),
     path("cameras/<int:pk>/revoke/", sites.camera_revoke, name="camera_revoke"),
+    path("cameras/<int:pk>/rotate-secret/", sites.camera_rotate_secret, name="camera_rotate_secret"),
     path("events/", events.event_list, name="events"),
     path("events.csv", events.event_csv, name="events_csv"),
     path("events/<int:pk>/", events.event_detail, name="event"),
@@ -40,5 +41,6 @@ urlpatterns = [
     path("models/", models_page.models_page, name="models"),
     path("models/act/", models_page.models_action, name="models_action"),
     path("lockouts/", lockouts.lockouts, name="lockouts"),
+    path("activity/", activity.activity, name="activity"),
     path("lockouts/unlock/", lockouts.unlock, name="lockout_unlock"),
 ]

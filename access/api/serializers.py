@@ -90,6 +90,24 @@ class CameraCreatedSerializer(CameraSerializer):
         fields = [*CameraSerializer.Meta.fields, "api_key", "webhook_secret"]
 
 
+class CameraKeySerializer(CameraSerializer):
+    """A rotated key: the key alone (the webhook secret is not shown again)."""
+
+    api_key = serializers.CharField(read_only=True, help_text="Shown once: store it in the camera now.")
+
+    class Meta(CameraSerializer.Meta):
+        fields = [*CameraSerializer.Meta.fields, "api_key"]
+
+
+class CameraSecretSerializer(CameraSerializer):
+    """A rotated webhook secret, shown once."""
+
+    webhook_secret = serializers.CharField(read_only=True, help_text="Verifies the webhook's signature.")
+
+    class Meta(CameraSerializer.Meta):
+        fields = [*CameraSerializer.Meta.fields, "webhook_secret"]
+
+
 class WebhookDeliverySerializer(BuiltOnceModelSerializer):
     class Meta:
         model = WebhookDelivery

@@ -35,7 +35,7 @@
       }
       (body.errors || []).forEach(function (e) {
         var li = document.createElement("li");
-        li.style.color = "var(--bad)";
+        li.className = "bad";
         li.textContent = "✗ " + (e.file ? e.file + ": " : "") + e.detail;
         log.appendChild(li);
       });
@@ -97,6 +97,13 @@
       area.select(); document.execCommand("copy"); document.body.removeChild(area); done();
     });
   }
+
+  // Forms that ask first (data-confirm="question"): the console's CSP forbids inline onsubmit handlers, so one
+  // listener on the document asks for every such form, including those htmx swaps in later.
+  document.addEventListener("submit", function (e) {
+    var question = e.target.getAttribute && e.target.getAttribute("data-confirm");
+    if (question && !window.confirm(question)) { e.preventDefault(); e.stopImmediatePropagation(); }
+  }, true);
 
   document.addEventListener("DOMContentLoaded", function () {
     var form = document.getElementById("upload");
