@@ -22,6 +22,7 @@ THINGS = [("person", "people"), ("faceimage", "photos"), ("accessgrant", "site m
           ("camera", "cameras"), ("eventreview", "reviews"), ("embedderstate", "model switches")]
 ACTIONS = ["create", "update", "delete", "face picked", "webhook secret rotated", "person erased"]
 ACTION_CODES = {v: k for k, v in audit.ACTIONS.items()}
+NOISE = {"id", "created_at", "updated_at"}  # bookkeeping auditlog records on creation
 
 
 def _day(raw: str, end: bool = False) -> dt.datetime | None:
@@ -58,10 +59,14 @@ def entries(params) -> tuple:
 def describe(entry: LogEntry) -> dict:
     changes = entry.changes_dict if isinstance(entry.changes_dict, dict) else {}
     shown = []
-    for field, value in list(changes.items())[:8]:
+    for field, value in changes.items():
+        if field in NOISE or len(shown) >= 8:
+            continue
         if isinstance(value, list) and len(value) == 2:
-            before, after = ("—" if v in (None, "None", "") else str(v)[:80] for v in value)
-            shown.append((field, before, after))
+            before, after = ("—" if v in (None, "None", "") or str(v).endswith(".None") else str(v)[:80]
+                             for v in value)
+            if before != after:  # a reverse relation or an empty field on creation says nothing
+                shown.append((field, before, after))
         elif isinstance(value, dict):  # a many-to-many change: {"type": "add", "objects": [...]}
             shown.append((field, value.get("type", ""), ", ".join(map(str, value.get("objects", [])))[:80]))
     extra = entry.additional_data if isinstance(entry.additional_data, dict) else {}
