@@ -402,4 +402,7 @@ LOGGING = {
     "disable_existing_loggers": False,
     "handlers": {"console": {"class": "logging.StreamHandler"}},
     "root": {"handlers": ["console"], "level": env_str("LOG_LEVEL", "INFO")},
+    # django-axes says "AXES: BEGIN ..." (and every successful login) at INFO on stderr, before any manage.py
+    # command's own output: keep its warnings (lockouts) only.
+    "loggers": {"axes": {"level": "WARNING"}},
 }

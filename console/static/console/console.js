@@ -9,6 +9,15 @@
     if (window.htmx && url) { window.htmx.ajax("GET", url, { target: "[data-photos]", swap: "outerHTML" }); }
   }
 
+  // What an answer without a JSON body means, in words (a proxy's or the server's own refusal).
+  function statusWords(status) {
+    if (status === 413) { return "the upload is too large: send fewer or smaller photos (10 MB each at most)"; }
+    if (status === 403) { return "your role may not add photos, or your session has ended: reload the page"; }
+    if (status === 429) { return "too many uploads at once: wait a moment and try again"; }
+    if (status >= 500) { return "the server had a problem storing the photos: try again in a moment"; }
+    return "the upload failed (error " + status + "): reload the page and try again";
+  }
+
   function uploadFiles(form, files) {
     var log = form.querySelector("[data-upload-log]");
     var bar = form.querySelector("[data-progress]");
@@ -26,7 +35,7 @@
     xhr.onload = function () {
       bar.firstElementChild.style.width = "100%";
       var body = {};
-      try { body = JSON.parse(xhr.responseText); } catch (err) { body = { stored: [], errors: [{ file: "", detail: "the server answered " + xhr.status }] }; }
+      try { body = JSON.parse(xhr.responseText); } catch (err) { body = { stored: [], errors: [{ file: "", detail: statusWords(xhr.status) }] }; }
       log.innerHTML = "";
       if (body.stored && body.stored.length) {
         var ok = document.createElement("li");
