@@ -114,6 +114,8 @@ def _photos_context(person: Person) -> dict:
         "faces": faces,
         "busy": any(f.status not in SETTLED for f in faces),
         "enrolled": sum(1 for f in faces if f.status == FaceImage.Status.ENROLLED),
+        # shown beside a photo with several faces, to tell which one is this person
+        "enrolled_photos": [f for f in faces if f.status == FaceImage.Status.ENROLLED and f.box][:3],
         "warnings": possible_mix_ups(person),
         "recapture_under": liveness.DEFAULT_THRESHOLD,  # a photo of a photo or of a screen (a warning only)
     }

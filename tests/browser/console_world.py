@@ -3,6 +3,7 @@ every kind and a few audit entries."""
 
 from __future__ import annotations
 
+import datetime as dt
 import uuid
 from dataclasses import dataclass
 
@@ -37,7 +38,8 @@ def small_world() -> World:
     event = None
     for i, decision in enumerate(("granted", "denied", "unknown", "no_face")):
         person = ada if decision in ("granted", "denied") else None
-        e = AccessEvent.objects.create(camera=camera, site=site, received_at=f"2026-05-01T10:0{i}:00Z",
+        when = dt.datetime(2026, 5, 1, 10, i, tzinfo=dt.UTC)
+        e = AccessEvent.objects.create(camera=camera, site=site, received_at=when,
                                        status="done", decision=decision, person=person, image_width=640,
                                        image_height=480, reason=f"{decision} at the front door", threshold=0.9)
         if decision != "no_face":

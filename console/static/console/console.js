@@ -107,6 +107,39 @@
     });
   }
 
+  // The lightbox: a link marked data-lightbox opens its full picture (href) with the face boxes drawn over it
+  // (the SVG inside the link, cloned) in a modal <dialog>; Esc, the button or a click outside closes it.
+  function lightbox() {
+    var dialog = document.getElementById("lightbox");
+    if (dialog) { return dialog; }
+    dialog = document.createElement("dialog");
+    dialog.id = "lightbox"; dialog.className = "lightbox"; dialog.setAttribute("aria-label", "Enlarged picture");
+    var bar = document.createElement("div"); bar.className = "bar";
+    var close = document.createElement("button"); close.type = "button"; close.className = "btn small";
+    close.textContent = "Close"; close.addEventListener("click", function () { dialog.close(); });
+    bar.appendChild(close); dialog.appendChild(bar);
+    var body = document.createElement("div"); body.setAttribute("data-lightbox-body", ""); dialog.appendChild(body);
+    dialog.addEventListener("click", function (e) { if (e.target === dialog) { dialog.close(); } });
+    document.body.appendChild(dialog);
+    return dialog;
+  }
+
+  document.addEventListener("click", function (e) {
+    var link = e.target.closest ? e.target.closest("a[data-lightbox]") : null;
+    if (!link || e.ctrlKey || e.metaKey || e.shiftKey || typeof HTMLDialogElement === "undefined") { return; }
+    e.preventDefault();
+    var dialog = lightbox();
+    var body = dialog.querySelector("[data-lightbox-body]");
+    body.textContent = "";
+    var shot = document.createElement("div"); shot.className = "shot";
+    var img = document.createElement("img"); img.src = link.getAttribute("href");
+    var small = link.querySelector("img"); img.alt = small ? small.alt : "";
+    shot.appendChild(img);
+    var boxes = link.querySelector("svg"); if (boxes) { shot.appendChild(boxes.cloneNode(true)); }
+    body.appendChild(shot);
+    dialog.showModal();
+  });
+
   // Forms that ask first (data-confirm="question"): the console's CSP forbids inline onsubmit handlers, so one
   // listener on the document asks for every such form, including those htmx swaps in later.
   document.addEventListener("submit", function (e) {
