@@ -57,6 +57,13 @@ def stranger_action(request):
         return redirect("console:strangers")
     site_pk = _int(request.POST.get("site"))
     site = Site.objects.filter(pk=site_pk).first() if site_pk else None
+    name = request.POST.get("name", "").strip()
+    same = Person.objects.filter(name__iexact=name).first() if name else None
+    if same is not None and request.POST.get("same_name") != "ok":
+        # Likely the same person enrolled twice: say so, and let the reviewer confirm it is someone else.
+        messages.error(request, f"Not enrolled: {same.name} already exists. Add these faces to their photos from "
+                                "an event's review, or tick 'a different person with the same name'.")
+        return redirect("console:strangers")
     try:
         person = strangers.enroll_strangers(face_ids, request.POST.get("name", ""), site)
     except ValueError as exc:

@@ -143,11 +143,29 @@
   // Forms that ask first (data-confirm="question"): the console's CSP forbids inline onsubmit handlers, so one
   // listener on the document asks for every such form, including those htmx swaps in later.
   document.addEventListener("submit", function (e) {
-    var question = e.target.getAttribute && e.target.getAttribute("data-confirm");
+    var by = e.submitter && e.submitter.getAttribute("data-confirm");  // a button of the form may ask instead
+    var question = by || (e.target.getAttribute && e.target.getAttribute("data-confirm"));
     if (question && !window.confirm(question)) { e.preventDefault(); e.stopImmediatePropagation(); }
   }, true);
 
+  // A searchable person picker: typing in [data-filter-select] narrows the options of the <select> it names and
+  // selects the first one left.
+  function setupFilterSelect(input) {
+    var select = document.querySelector(input.getAttribute("data-filter-select"));
+    if (!select) { return; }
+    input.addEventListener("input", function () {
+      var words = input.value.trim().toLowerCase(), first = null;
+      Array.prototype.forEach.call(select.options, function (o) {
+        var keep = !o.value || o.textContent.toLowerCase().indexOf(words) !== -1;
+        o.hidden = !keep; o.disabled = !keep;
+        if (keep && o.value && first === null) { first = o; }
+      });
+      if (first && words) { select.value = first.value; }
+    });
+  }
+
   document.addEventListener("DOMContentLoaded", function () {
+    document.querySelectorAll("[data-filter-select]").forEach(setupFilterSelect);
     var form = document.getElementById("upload");
     if (form) { setupDropzone(form); }
     document.querySelectorAll("[data-copy]").forEach(setupCopy);
