@@ -52,7 +52,7 @@ def test_lightbox_numbered_faces_and_thumbnails(page, live_server, django_user_m
     page.goto(f"/events/{world.event.pk}/")
     page.click("a.shot")
     page.wait_for_selector("dialog.lightbox[open] img")
-    page.wait_for_function("document.querySelector('dialog.lightbox img').naturalWidth === 640")
+    page.wait_for_function("() => document.querySelector('dialog.lightbox img').naturalWidth === 640")
     assert page.locator("dialog.lightbox svg polygon").count() == 1
     screenshot(page, "console2-lightbox-1366")
     page.keyboard.press("Escape")
