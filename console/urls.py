@@ -39,6 +39,7 @@ urlpatterns = [
     path("events/<int:pk>/thumb/", thumbs.event_thumb, name="event_thumb"),
     path("events/<int:pk>/faces/<int:index>/thumb/", thumbs.event_face_thumb, name="event_face_thumb"),
     path("events/<int:pk>/review/", review.review_event, name="event_review"),
+    path("events/<int:pk>/review/<int:review_pk>/undo/", review.undo_review, name="review_undo"),
     path("strangers/", review.stranger_list, name="strangers"),
     path("strangers/act/", review.stranger_action, name="stranger_action"),
     path("models/", models_page.models_page, name="models"),

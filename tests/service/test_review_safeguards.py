@@ -48,3 +48,37 @@ def test_a_stranger_group_under_an_existing_name_is_refused_unless_confirmed(sta
     assert "already exists" in response.content.decode() and Person.objects.count() == 1
     client.post("/strangers/act/", {"action": "enroll", "face": [face.pk], "name": "Ada", "same_name": "ok"})
     assert Person.objects.filter(name="Ada").count() == 2
+
+
+def test_a_reviewer_takes_back_their_own_review_and_not_x_forgets_the_impostor(staff, site, camera):
+    from access.models import EventReview, ImpostorExample
+
+    ada = make_person("Ada", sites=[site])
+    event = event_with(site, camera, "granted", ada)
+    client = operator(staff)
+    client.post(f"/events/{event.pk}/review/", {"verdict": "not_person"})
+    review = EventReview.objects.get()
+    assert ImpostorExample.objects.count() == 1
+    html = client.get(f"/events/{event.pk}/").content.decode()
+    assert "data-undo" in html and 'data-key="c"' in html
+    other = Client()
+    other.force_login(staff.auditor)
+    assert other.post(f"/events/{event.pk}/review/{review.pk}/undo/").status_code == 403
+    client.post(f"/events/{event.pk}/review/{review.pk}/undo/")
+    assert not EventReview.objects.exists() and not ImpostorExample.objects.exists()
+
+
+def test_next_unreviewed_leads_through_the_queue(staff, site, camera):
+    import datetime as dt
+
+    from access.models import AccessEvent
+
+    older = AccessEvent.objects.create(camera=camera.camera, site=site, status="done", decision="unknown",
+                                       received_at=dt.datetime(2026, 5, 1, 9, tzinfo=dt.UTC))
+    newer = AccessEvent.objects.create(camera=camera.camera, site=site, status="done", decision="denied",
+                                       received_at=dt.datetime(2026, 5, 1, 10, tzinfo=dt.UTC))
+    AccessEventFace.objects.create(event=newer, index=0, decision="denied", box=[0, 0, 9, 9])
+    client = operator(staff)
+    assert f'href="/events/{older.pk}/" data-key="j"' in client.get(f"/events/{newer.pk}/").content.decode()
+    response = client.post(f"/events/{newer.pk}/review/", {"verdict": "confirmed", "then": "next"})
+    assert response["Location"] == f"/events/{older.pk}/"

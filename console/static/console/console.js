@@ -148,6 +148,16 @@
     if (question && !window.confirm(question)) { e.preventDefault(); e.stopImmediatePropagation(); }
   }, true);
 
+  // Keyboard shortcuts of the review flow: a key pressed outside a text field clicks the [data-key] element
+  // that names it (c confirm, n not X, u undo, j next unreviewed); the confirmation of "not X" still asks.
+  document.addEventListener("keydown", function (e) {
+    if (e.ctrlKey || e.metaKey || e.altKey || e.repeat) { return; }
+    var t = e.target;
+    if (t && (t.isContentEditable || /^(INPUT|TEXTAREA|SELECT)$/.test(t.tagName))) { return; }
+    var target = document.querySelector('[data-key="' + e.key + '"]');
+    if (target) { e.preventDefault(); target.click(); }
+  });
+
   // A searchable person picker: typing in [data-filter-select] narrows the options of the <select> it names and
   // selects the first one left.
   function setupFilterSelect(input) {
