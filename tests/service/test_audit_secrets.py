@@ -69,3 +69,14 @@ def test_no_secret_in_the_audit_trail_or_the_api_after_a_tour(staff, site):
     for secret in secrets:
         for text in entries + answers:
             assert secret not in text, f"a secret ({secret[:6]}…) is readable: {text[:300]}"
+
+
+def test_any_field_named_like_a_secret_is_dropped_from_an_entry(site, camera):
+    """Tables other engineers add (stream credentials, PINs, tokens) are covered without their own exclude list."""
+    from faceaccess import audit
+
+    entry = audit.record(camera.camera, "stream added", {"stream_password": ("", "hunter22"), "pin_hash": ("", "x1"),
+                                                         "api_token": ("", "t0k"), "stream_url": ("", "rtsp://d")})
+    entry.refresh_from_db()
+    assert set(entry.changes) == {"stream_url"}
+    assert "hunter22" not in json.dumps(model_to_dict(entry), default=str)
