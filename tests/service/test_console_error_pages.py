@@ -44,3 +44,13 @@ def test_the_login_lockout_page_is_styled_and_leads_back(users, settings):
     html = response.content.decode()
     assert response.status_code == 429 and int(response["Retry-After"]) >= 1
     assert STYLED in html and "try again in" in html and 'href="/login/"' in html
+
+
+def test_a_wrong_password_says_how_many_attempts_are_left(users, settings):
+    settings.AXES_FAILURE_LIMIT = 4
+    client = Client()
+    first = client.post("/login/", {"username": "owner", "password": "wrong"}, REMOTE_ADDR="203.0.113.8")
+    assert "3 more wrong passwords" in first.content.decode()
+    client.post("/login/", {"username": "owner", "password": "wrong"}, REMOTE_ADDR="203.0.113.8")
+    third = client.post("/login/", {"username": "owner", "password": "wrong"}, REMOTE_ADDR="203.0.113.8")
+    assert "1 more wrong password for" in third.content.decode()
