@@ -38,6 +38,11 @@ def test_no_secret_in_the_audit_trail_or_the_api_after_a_tour(staff, site):
     secrets.add(new_secret)
     api.patch(f"/api/v1/cameras/{cid}/", {"webhook_url": "https://door.example.com/hook"}, format="json")
     api.patch(f"/api/v1/sites/{site.pk}/", {"match_threshold": 0.85}, format="json")
+    issued = APIClient().post("/api/v1/auth/token/", {"username": "operator-user", "password": "pw-operator"},
+                              format="json").json()
+    secrets.add(issued["token"])
+    person = api.post("/api/v1/people/", {"name": "Ada", "sites": [site.pk]}, format="json").json()
+    api.patch(f"/api/v1/people/{person['id']}/", {"notes": "night shift"}, format="json")
 
     console = Client()
     console.force_login(staff.admin)
