@@ -63,7 +63,9 @@ def what_of(entry: LogEntry) -> str:
 def _replace(value: Any, words: list[str]) -> Any:
     if isinstance(value, str):
         for word in words:
-            value = re.sub(re.escape(word), PLACEHOLDER, value, flags=re.IGNORECASE)
+            # Whole words only: erasing "Ann" must not turn another person's "Anna" or the site "Annex" into
+            # "[erased]a" in their entries.
+            value = re.sub(rf"(?<!\w){re.escape(word)}(?!\w)", PLACEHOLDER, value, flags=re.IGNORECASE)
         return value
     if isinstance(value, list):
         return [_replace(v, words) for v in value]

@@ -114,3 +114,12 @@ def test_a_model_switch_is_logged(staff):
     row.save()
     entries = LogEntry.objects.filter(content_type__model="embedderstate")
     assert entries.count() == 1 and "target_name" in entries.get().changes
+
+
+def test_erasure_redacts_whole_names_only(staff, site):
+    client = logged_in(staff.operator)
+    for name in ("Ann", "Anna Berg"):
+        client.post("/people/new/", {"name": name, "active": "on", "sites": [site.pk]})
+    client.post(f"/people/{Person.objects.get(name='Ann').pk}/delete/")
+    text = _all_entries()
+    assert "Anna Berg" in text and "[erased]a" not in text
