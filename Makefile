@@ -7,12 +7,12 @@ PY     := $(VENV)/bin/python
 STAMP  := $(VENV)/.faceaccess-installed
 PYTEST_ARGS ?=
 
-.PHONY: run test lint install weights chromium iproute2 clean-venv
+.PHONY: run test lint install weights chromium iproute2 axe clean-venv
 
 run: weights
 	$(PY) -m faceaccess.runner
 
-test: weights chromium iproute2
+test: weights chromium iproute2 axe
 	$(PY) -m pytest $(PYTEST_ARGS)
 
 lint: install
@@ -47,6 +47,21 @@ iproute2:
 	  else \
 	    echo "the two-host test needs root and iproute2 (ip netns): it will be skipped"; \
 	  fi; }
+
+# axe-core (accessibility rules) from the npm registry, for the browser tests that inject it into console pages.
+# Pinned; kept under var/ (not committed). Without npm the accessibility test skips (fails under CI=true).
+AXE_VERSION := 4.14.1
+AXE := var/npm/node_modules/axe-core/axe.min.js
+axe: $(AXE)
+$(AXE):
+	@command -v npm >/dev/null 2>&1 || { \
+	  if [ "$$(id -u)" = 0 ] && command -v apt-get >/dev/null; then \
+	    (apt-get install -y -qq npm >/dev/null 2>&1 || \
+	     (apt-get update -qq && DEBIAN_FRONTEND=noninteractive apt-get install -y -qq npm >/dev/null)) || true; \
+	  fi; }
+	@mkdir -p var/npm
+	@npm install --prefix var/npm --no-save --no-audit --no-fund --silent axe-core@$(AXE_VERSION) || \
+	  echo "npm could not install axe-core: the accessibility test will say so"
 
 # Debian/Ubuntu ship venv support separately (python3-venv); install it when we may, else say how.
 $(PY):

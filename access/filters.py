@@ -28,6 +28,15 @@ def by_liveness(queryset: QuerySet, value: str) -> QuerySet:
     return queryset
 
 
+def by_review(queryset: QuerySet, value: str) -> QuerySet:
+    """``yes``: events someone reviewed; ``no``: decided events nobody has reviewed yet."""
+    if value == "yes":
+        return queryset.filter(reviews__isnull=False).distinct()
+    if value == "no":
+        return queryset.filter(status=AccessEvent.Status.DONE, reviews__isnull=True)
+    return queryset
+
+
 class EventFilter(django_filters.FilterSet):
     site = django_filters.ModelChoiceFilter(queryset=Site.objects.all(), empty_label="any site")
     camera = django_filters.ModelChoiceFilter(queryset=Camera.objects.select_related("site"),
@@ -37,6 +46,9 @@ class EventFilter(django_filters.FilterSet):
     person = django_filters.ModelChoiceFilter(queryset=Person.objects.all(), empty_label="anyone")
     liveness = django_filters.ChoiceFilter(choices=LIVENESS_CHOICES, empty_label="any liveness",
                                            method=lambda queryset, name, value: by_liveness(queryset, value))
+    reviewed = django_filters.ChoiceFilter(choices=[("no", "not reviewed"), ("yes", "reviewed")],
+                                           empty_label="reviewed or not",
+                                           method=lambda queryset, name, value: by_review(queryset, value))
     since = django_filters.DateFilter(field_name="received_at", lookup_expr="date__gte", label="From",
                                       widget=forms.DateInput(attrs={"type": "date"}))
     until = django_filters.DateFilter(field_name="received_at", lookup_expr="date__lte", label="To",
@@ -44,4 +56,4 @@ class EventFilter(django_filters.FilterSet):
 
     class Meta:
         model = AccessEvent
-        fields = ["site", "camera", "decision", "person", "liveness", "since", "until"]
+        fields = ["site", "camera", "decision", "person", "liveness", "reviewed", "since", "until"]

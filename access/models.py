@@ -304,9 +304,18 @@ class AccessEvent(models.Model):
 
     @property
     def best_distance(self) -> float | None:
-        """The smallest face distance of the event (from prefetched faces when there are any)."""
-        found = [f.distance for f in self.faces.all() if f.distance is not None]
-        return min(found) if found else None
+        """The distance of the deciding face (see ``deciding_face``), not of a face the site ignored."""
+        face = self.deciding_face
+        return face.distance if face is not None else None
+
+    @property
+    def deciding_face(self) -> AccessEventFace | None:
+        """The face the decision rests on (from prefetched faces when there are any): among the faces the site
+        did not ignore (too small, low detection score), those whose own decision is the event's, nearest
+        first. A nearer face that was ignored never stands in for it (the log and the CSV used to show one)."""
+        considered = [f for f in self.faces.all() if f.decision != "ignored"]
+        same = [f for f in considered if f.decision == self.decision] or considered
+        return min(same, key=lambda f: (f.distance is None, f.distance or 0.0, f.index), default=None)
 
 
 class AccessEventFace(DetectedFace):

@@ -9,12 +9,12 @@ from typing import Any
 from celery.signals import before_task_publish, task_prerun, worker_ready
 from django.core.signals import request_finished, request_started
 from django.db import connections
-from django.db.models.signals import post_delete
+from django.db.models.signals import m2m_changed, post_delete
 from django.dispatch import receiver
 
 from faceaccess.files import delete_file_on_commit
 
-from .models import AccessEvent
+from .models import AccessEvent, AccessGrant
 from .snapshots import intake
 
 log = logging.getLogger(__name__)
@@ -73,3 +73,17 @@ def _switch_on_start(sender: object = None, **kwargs: object) -> None:
         log.exception("checking FACEACCESS_EMBEDDER against the active model failed")
     finally:
         connections.close_all()  # opened in the worker's main process: never share it with pool children
+
+
+@receiver(m2m_changed, sender=AccessGrant, dispatch_uid="access.signals.grants_added")
+def log_grants_added(sender, instance, action: str, reverse: bool, pk_set: set | None, **kwargs: Any) -> None:
+    """``person.sites.add/set`` creates grants in bulk, without the save signal the audit trail listens to (a
+    removal is a per-row delete and is logged): log each new grant as auditlog would log its creation."""
+    if action != "post_add" or not pk_set:
+        return
+    from auditlog.diff import model_instance_diff
+    from auditlog.models import LogEntry
+
+    people, sites = ([instance.pk], pk_set) if reverse else (pk_set, [instance.pk])
+    for grant in AccessGrant.objects.filter(person_id__in=people, site_id__in=sites):
+        LogEntry.objects.log_create(grant, action=LogEntry.Action.CREATE, changes=model_instance_diff(None, grant))

@@ -12,6 +12,7 @@ from access import decisions
 from access.models import AccessEvent, Camera, faces_without_vectors
 from faceaccess.health import queue_lengths, workers_alive
 
+from . import inbox
 from .base import role_required
 
 LATEST = 12
@@ -39,7 +40,8 @@ def _live_context() -> dict:
 
 @role_required()
 def dashboard(request):
-    return render(request, "console/dashboard.html", _live_context())
+    return render(request, "console/dashboard.html", {**_live_context(), "attention": inbox.needs_attention(),
+                                                      "first_steps": inbox.first_steps()})
 
 
 @role_required()

@@ -12,9 +12,11 @@ from django.utils import timezone
 from access import naming
 from access.filters import EventFilter
 from access.models import AccessEvent, faces_without_vectors
+from access.review.reviews import UNDO_WINDOW_S
 from enrollment.models import Person
 
 from .base import page, role_required
+from .review import next_unreviewed
 
 PER_PAGE = 50
 CSV_COLUMNS = ["id", "received_at", "site", "camera", "status", "decision", "person", "distance", "threshold",
@@ -84,6 +86,7 @@ def event_detail(request, pk: int):
     reviews = event.reviews.select_related("person", "reviewer")
     return render(request, "console/event.html", {
         "event": event, "faces": faces, "reviews": reviews, "people": Person.objects.order_by("name")[:2000],
+        "next_unreviewed": next_unreviewed(event), "undo_seconds": UNDO_WINDOW_S,
         "matched": next((f.nearest_person for f in faces if f.nearest_person_id), None),
     })
 

@@ -2,6 +2,8 @@
 
 from __future__ import annotations
 
+import zoneinfo
+
 from django import forms
 
 from access.models import Camera, Site
@@ -46,6 +48,11 @@ class PersonForm(forms.ModelForm):
         return person
 
 
+def time_zone_choices(current: str = "UTC") -> list[tuple[str, str]]:
+    zones = sorted(zoneinfo.available_timezones() | {"UTC", current})
+    return [(z, z.replace("_", " ")) for z in zones]
+
+
 class SiteForm(forms.ModelForm):
     class Meta:
         model = Site
@@ -58,6 +65,11 @@ class SiteForm(forms.ModelForm):
     def __init__(self, *args, **kwargs):
         super().__init__(*args, **kwargs)
         self.fields["match_threshold"].required = False
+        # A choice list of the IANA zones (typing "Europe/Paris" by hand invites typos); a zone stored before that
+        # is not in this system's list stays selectable.
+        current = self.instance.timezone if self.instance.pk else "UTC"
+        self.fields["timezone"].widget = forms.Select(choices=time_zone_choices(current))
+        self.fields["timezone"].help_text = "The doors' local time: schedules and the log's times follow it."
 
     def save(self, commit: bool = True) -> Site:
         value = self.cleaned_data.get("match_threshold")
@@ -77,6 +89,17 @@ class CameraForm(forms.ModelForm):
     def __init__(self, *args, **kwargs):
         super().__init__(*args, **kwargs)
         self.fields["debounce_seconds"].required = False
+
+    def clean_name(self) -> str:
+        """A second camera of the same name on the site is a form error, not a 500 (the form has no ``site``
+        field, so Django's own check of the unique constraint skips it). Reloading the key page re-posts the
+        form and lands here too."""
+        name = self.cleaned_data.get("name", "")
+        site_id = self.instance.site_id
+        if site_id and Camera.objects.filter(site_id=site_id, name__iexact=name).exclude(pk=self.instance.pk).exists():
+            raise forms.ValidationError(f"This site already has a camera named {name!r}: choose another name "
+                                        "(or open that camera from the sites page).")
+        return name
 
     def clean_debounce_seconds(self) -> int:
         value = self.cleaned_data.get("debounce_seconds")

@@ -14,7 +14,7 @@ from faceaccess import roles
 from .base import role_required
 
 
-@role_required(roles.ADMINS)
+@role_required(roles.OVERSEERS)  # auditors read it; the actions below are admins'
 def models_page(request):
     template = "console/_model_switch.html" if request.htmx else "console/models.html"
     return render(request, template, {"s": model_switch.status()})
@@ -25,6 +25,8 @@ def models_page(request):
 def models_action(request):
     action, who = request.POST.get("action", ""), request.user.get_username()
     try:
+        if action == "start" and request.POST.get("confirm") != "1":
+            return _confirm_switch(request, request.POST.get("model", ""))
         if action == "start":
             row = model_switch.start(request.POST.get("model", ""), by=who)
             messages.success(request, f"Re-embedding every enrolled photo with {row.target_name}; "
@@ -40,3 +42,15 @@ def models_action(request):
     except model_switch.SwitchError as exc:
         messages.error(request, f"Not done: {exc.detail}.")
     return redirect("console:models")
+
+
+def _confirm_switch(request, target: str):
+    """Before a switch: the two models side by side, with what the model card measured for each, and what the
+    switch does to every site's threshold. Nothing starts until this page's button is pressed."""
+    s = model_switch.status()
+    models = {m["name"]: m for m in s["models"]}
+    if target not in models or models[target]["active"]:
+        messages.error(request, f"Not done: choose another model than the active one (got {target!r}).")
+        return redirect("console:models")
+    active = next(m for m in s["models"] if m["active"])
+    return render(request, "console/models_confirm.html", {"s": s, "active": active, "target": models[target]})

@@ -83,9 +83,11 @@ def person_delete(request, pk: int):
     person = get_object_or_404(Person, pk=pk)
     counts = {"photos": person.face_images.count(), "embeddings": person.embeddings.count()}
     if request.method == "POST":
-        name = person.name
-        erased = erase_person(person, with_history=request.POST.get("with_history") == "on")
-        history = f" and {erased['snapshots']} door snapshots" if request.POST.get("with_history") == "on" else ""
+        name, with_history = person.name, request.POST.get("with_history") == "on"
+        if with_history and roles.role_of(request.user) != roles.ADMIN:
+            return render(request, "403.html", status=403)  # only admins erase history (door snapshots)
+        erased = erase_person(person, with_history=with_history)
+        history = f" and {erased['snapshots']} door snapshots" if with_history else ""
         messages.success(request, f"{name} erased: {erased['photos']} photos, {erased['embeddings']} embeddings"
                                   f"{history}. The access log keeps its events without the name.")
         return redirect("console:people")
@@ -113,6 +115,8 @@ def _photos_context(person: Person) -> dict:
         "faces": faces,
         "busy": any(f.status not in SETTLED for f in faces),
         "enrolled": sum(1 for f in faces if f.status == FaceImage.Status.ENROLLED),
+        # shown beside a photo with several faces, to tell which one is this person
+        "enrolled_photos": [f for f in faces if f.status == FaceImage.Status.ENROLLED and f.box][:3],
         "warnings": possible_mix_ups(person),
         "recapture_under": liveness.DEFAULT_THRESHOLD,  # a photo of a photo or of a screen (a warning only)
     }

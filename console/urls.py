@@ -2,7 +2,7 @@
 
 from django.urls import path
 
-from . import dashboard, events, lockouts, models_page, people, review, rules, sites, thresholds
+from . import activity, dashboard, events, lockouts, models_page, people, review, rules, sites, thresholds, thumbs
 
 app_name = "console"
 
@@ -18,6 +18,7 @@ urlpatterns = [
     path("people/<int:pk>/photos/", people.person_photos, name="person_photos"),
     path("people/<int:pk>/upload/", people.person_upload, name="person_upload"),
     path("photos/<int:pk>/image/", people.face_image, name="face_image"),
+    path("photos/<int:pk>/thumb/", thumbs.photo_thumb, name="photo_thumb"),
     path("photos/<int:pk>/delete/", people.face_delete, name="face_delete"),
     path("photos/<int:pk>/choose/", people.face_choose, name="face_choose"),
     path("sites/", sites.site_list, name="sites"),
@@ -30,16 +31,21 @@ urlpatterns = [
     path("cameras/<int:pk>/edit/", sites.camera_edit, name="camera_edit"),
     path("cameras/<int:pk>/rotate/", sites.camera_rotate, name="camera_rotate"),
     path("cameras/<int:pk>/revoke/", sites.camera_revoke, name="camera_revoke"),
+    path("cameras/<int:pk>/rotate-secret/", sites.camera_rotate_secret, name="camera_rotate_secret"),
     path("events/", events.event_list, name="events"),
     path("events.csv", events.event_csv, name="events_csv"),
     path("events/<int:pk>/", events.event_detail, name="event"),
     path("events/<int:pk>/snapshot/", events.event_snapshot, name="event_snapshot"),
+    path("events/<int:pk>/thumb/", thumbs.event_thumb, name="event_thumb"),
+    path("events/<int:pk>/faces/<int:index>/thumb/", thumbs.event_face_thumb, name="event_face_thumb"),
     path("events/<int:pk>/review/", review.review_event, name="event_review"),
+    path("events/<int:pk>/review/<int:review_pk>/undo/", review.undo_review, name="review_undo"),
     path("strangers/", review.stranger_list, name="strangers"),
     path("strangers/act/", review.stranger_action, name="stranger_action"),
     path("models/", models_page.models_page, name="models"),
     path("models/act/", models_page.models_action, name="models_action"),
     path("lockouts/", lockouts.lockouts, name="lockouts"),
+    path("activity/", activity.activity, name="activity"),
     path("lockouts/unlock/", lockouts.unlock, name="lockout_unlock"),
     path("rules/", rules.rules_index, name="rules"),  # access rules (console/rules.py)
     path("rules/groups/new/", rules.group_edit, name="group_new"),

@@ -20,6 +20,7 @@ from django.db import transaction
 from django.utils import timezone
 from PIL import Image
 
+from faceaccess import audit
 from faceaccess.files import delete_file_on_commit
 from faceaccess.jobs import mark_failed
 from recognition.pipelines import FacePipeline, current_embedder_name, get_pipeline, read_image
@@ -258,12 +259,14 @@ def choose_face(face_image_id: int, index: int, chosen_by: str) -> FaceImage:
             setattr(image, name, face.get(name))  # faces kept before a field existed lack it
         delete_file_on_commit(image.crop)
         image.crop.name = ""
+        before = image.chosen_face
         image.status = Status.ENROLLED
         image.reason = ""
         image.chosen_face = index
         image.choice_reason = f"chosen by {chosen_by}"[:200]
         image.chosen_by = chosen_by[:150]
         image.save()
+        audit.record(image, "face picked", {"chosen_face": (before, index)}, person=image.person_id)
     return image
 
 

@@ -19,6 +19,7 @@ ROLES = (ADMIN, OPERATOR, AUDITOR)
 EVERYONE = frozenset(ROLES)
 EDITORS = frozenset({ADMIN, OPERATOR})
 ADMINS = frozenset({ADMIN})
+OVERSEERS = frozenset({ADMIN, AUDITOR})  # read thresholds, models and the audit trail; only admins change them
 
 
 def role_of(user: AbstractBaseUser | AnonymousUser | None) -> str | None:

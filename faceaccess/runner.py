@@ -381,6 +381,7 @@ def _banner(base: str, data: Path, login: str | None) -> None:
     lines = [
         "",
         "FaceAccess is running.",
+        f"  Console:             {base}/",
         f"  API docs (Swagger):  {base}/api/docs/",
         f"  OpenAPI schema:      {base}/api/schema/",
         f"  REST API:            {base}/api/v1/",

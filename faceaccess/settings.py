@@ -52,6 +52,7 @@ MIDDLEWARE = [
     "faceaccess.api.middleware.ApiErrorsMiddleware",
     "django.middleware.security.SecurityMiddleware",
     "faceaccess.headers.PermissionsPolicyMiddleware",
+    "csp.middleware.CSPMiddleware",  # django-csp: the console's Content-Security-Policy (CONTENT_SECURITY_POLICY)
     "whitenoise.middleware.WhiteNoiseMiddleware",
     "django.contrib.sessions.middleware.SessionMiddleware",
     "django.middleware.common.CommonMiddleware",
@@ -419,10 +420,24 @@ SESSION_COOKIE_AGE = max(60, int(env_float("FACEACCESS_SESSION_HOURS", 8.0) * 36
 SESSION_SAVE_EVERY_REQUEST = True
 # faceaccess.headers.PermissionsPolicyMiddleware: the webcam for our own pages (the person page), nothing else.
 PERMISSIONS_POLICY = "camera=(self), microphone=(), geolocation=()"
+# django-csp: the console runs only its own script and stylesheet files (no inline script, style or handler, no
+# CDN), so an injected <script> or style attribute does nothing. The Django admin and the API (its Swagger page
+# ships inline script) are left out; API answers are JSON.
+CONTENT_SECURITY_POLICY = {
+    "EXCLUDE_URL_PREFIXES": ["/admin/", "/api/"],
+    "DIRECTIVES": {
+        "default-src": ["'self'"], "script-src": ["'self'"], "style-src": ["'self'"],
+        "img-src": ["'self'", "data:", "blob:"], "object-src": ["'none'"], "base-uri": ["'self'"],
+        "frame-ancestors": ["'none'"], "form-action": ["'self'"],
+    },
+}
 
 LOGGING = {
     "version": 1,
     "disable_existing_loggers": False,
     "handlers": {"console": {"class": "logging.StreamHandler"}},
     "root": {"handlers": ["console"], "level": env_str("LOG_LEVEL", "INFO")},
+    # django-axes says "AXES: BEGIN ..." (and every successful login) at INFO on stderr, before any manage.py
+    # command's own output: keep its warnings (lockouts) only.
+    "loggers": {"axes": {"level": "WARNING"}},
 }

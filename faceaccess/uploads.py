@@ -45,9 +45,20 @@ class ImageUpload:
     height: int
 
 
-def too_large(size: str) -> UploadError:
+def megabytes(size: int) -> str:
+    """12_345_678 -> '11.8 MB' (binary megabytes, as the limit is set): words people read, not byte counts."""
+    return f"{size / 2 ** 20:.1f} MB".replace(".0 MB", " MB")
+
+
+def pixels(n: int) -> str:
+    return f"{n / 1e6:.1f} megapixels" if n >= 1_000_000 else f"{n:,} pixels"
+
+
+def too_large(size: int, about: bool = False) -> UploadError:
     limit = settings.FACEACCESS_MAX_UPLOAD_BYTES
-    return UploadError("too_large", f"the upload is {size} bytes, over the limit of {limit:,} bytes", 413)
+    return UploadError("too_large", f"the file is {'about ' if about else ''}{megabytes(size)}, over the "
+                                    f"{megabytes(limit)} limit: send a smaller photo (a door snapshot or a portrait "
+                                    "needs far less)", 413)
 
 
 def validate_image_bytes(data: bytes, filename: str = "") -> ImageUpload:
@@ -55,7 +66,7 @@ def validate_image_bytes(data: bytes, filename: str = "") -> ImageUpload:
     if not data:
         raise UploadError("empty_file", "the file is empty (0 bytes)")
     if len(data) > settings.FACEACCESS_MAX_UPLOAD_BYTES:
-        raise too_large(f"{len(data):,}")
+        raise too_large(len(data))
     max_pixels = settings.FACEACCESS_MAX_PIXELS
     try:
         with Image.open(io.BytesIO(data)) as img:
@@ -69,7 +80,8 @@ def validate_image_bytes(data: bytes, filename: str = "") -> ImageUpload:
             if width * height > max_pixels:
                 raise UploadError(
                     "too_many_pixels",
-                    f"image is {width}x{height} = {width * height:,} pixels, over the limit of {max_pixels:,}",
+                    f"the image is {width}x{height} ({pixels(width * height)}), over the limit of "
+                    f"{pixels(max_pixels)}: send a smaller picture",
                     413,
                 )
             full_decode = settings.FACEACCESS_MAX_DECODED_PIXELS

@@ -38,6 +38,7 @@ def _status() -> dict:
 
 
 class EmbedderView(_AdminAPI):
+    read_roles = roles.OVERSEERS  # auditors read the state; only admins switch
     def get(self, request):
         """The active embedder, the switch under way (or the last one) and every site's threshold per model."""
         return Response(_status())

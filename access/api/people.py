@@ -2,6 +2,8 @@
 
 from __future__ import annotations
 
+from rest_framework.exceptions import PermissionDenied
+
 from access.lifecycle.erasure import erase_person
 from enrollment.api import views as people
 from faceaccess import roles
@@ -12,14 +14,18 @@ from .serializers import PersonWithSitesSerializer
 class PersonViewSet(people.PersonViewSet):
     """People (enrollment's view) plus the sites each may enter; ``?site=<id>`` lists a site's people.
 
-    ``DELETE`` erases the person (photos, embeddings, audit entries; the log keeps its events without their
+    ``DELETE`` erases the person (photos, embeddings; the log and the audit trail keep their entries without the
     name); ``DELETE ?with_history=true`` also removes the snapshots in which they were recognised."""
 
     serializer_class = PersonWithSitesSerializer
     write_roles = roles.EDITORS
 
     def perform_destroy(self, instance) -> None:
-        erase_person(instance, with_history=self.request.query_params.get("with_history") in ("1", "true"))
+        with_history = self.request.query_params.get("with_history") in ("1", "true")
+        if with_history and roles.role_of(self.request.user) != roles.ADMIN:
+            # Erasing door snapshots removes evidence: admins only (an operator may still delete the person).
+            raise PermissionDenied("only an admin may erase a person's access history")
+        erase_person(instance, with_history=with_history)
 
     def get_queryset(self):
         queryset = super().get_queryset().prefetch_related("sites")

@@ -19,6 +19,10 @@ class SiteSerializer(serializers.ModelSerializer):
     url = serializers.HyperlinkedIdentityField(view_name="api:site-detail")
     liveness_status = serializers.SerializerMethodField(
         help_text='"installed", or why liveness cannot be enforced on this server and how to install it.')
+    reason = serializers.CharField(
+        write_only=True, required=False, allow_blank=True, max_length=500,
+        help_text="Required when a change loosens the door (a larger match_threshold, or liveness_policy no longer "
+                  "enforce): why, kept with the change in the audit trail.")
 
     class Meta:
         model = Site
@@ -28,7 +32,7 @@ class SiteSerializer(serializers.ModelSerializer):
             "liveness_policy", "liveness_threshold", "liveness_status", "verification",
             "detection_policy", "decision_deadline_seconds", "max_snapshot_pixels", "retain_unknown_days",
             "retain_known_days",
-            "created_at", "updated_at",
+            "created_at", "updated_at", "reason",
         ]
         # The threshold's model is the active one's when it is set; a model switch remaps it (access.thresholds).
         read_only_fields = ["threshold_model", "other_thresholds", "threshold_note", "created_at", "updated_at"]
@@ -43,12 +47,27 @@ class SiteSerializer(serializers.ModelSerializer):
             raise serializers.ValidationError(exc.message_dict["liveness_policy"]) from None
         return value
 
+    def validate(self, attrs: dict) -> dict:
+        site = self.instance
+        if site is not None and not attrs.get("reason", "").strip():
+            looser = attrs.get("match_threshold") is not None and attrs["match_threshold"] > site.match_threshold + 1e-9
+            looser |= site.liveness_policy == "enforce" and attrs.get("liveness_policy", "enforce") != "enforce"
+            if looser:
+                raise serializers.ValidationError({"reason": "this change loosens the door (more faces let in, or "
+                                                             "liveness no longer enforced): say why in 'reason'"})
+        return attrs
+
     def update(self, instance: Site, validated_data: dict) -> Site:
+        reason = validated_data.pop("reason", "").strip()
+        if reason:
+            details = {"what": "site loosened", "reason": reason}
+            instance.get_additional_data = lambda: details  # kept with the audit entry of this update
         if "match_threshold" in validated_data:  # a number set now is the active model's, and re-tuned
             set_threshold(instance, validated_data.pop("match_threshold"), save=False)
         return super().update(instance, validated_data)
 
     def create(self, validated_data: dict) -> Site:
+        validated_data.pop("reason", None)
         site = Site(**validated_data)
         try:
             site.fill_defaults()
@@ -89,6 +108,24 @@ class CameraCreatedSerializer(CameraSerializer):
 
     class Meta(CameraSerializer.Meta):
         fields = [*CameraSerializer.Meta.fields, "api_key", "webhook_secret"]
+
+
+class CameraKeySerializer(CameraSerializer):
+    """A rotated key: the key alone (the webhook secret is not shown again)."""
+
+    api_key = serializers.CharField(read_only=True, help_text="Shown once: store it in the camera now.")
+
+    class Meta(CameraSerializer.Meta):
+        fields = [*CameraSerializer.Meta.fields, "api_key"]
+
+
+class CameraSecretSerializer(CameraSerializer):
+    """A rotated webhook secret, shown once."""
+
+    webhook_secret = serializers.CharField(read_only=True, help_text="Verifies the webhook's signature.")
+
+    class Meta(CameraSerializer.Meta):
+        fields = [*CameraSerializer.Meta.fields, "webhook_secret"]
 
 
 class WebhookDeliverySerializer(BuiltOnceModelSerializer):

@@ -8,10 +8,17 @@ from rest_framework import status, viewsets
 from rest_framework.decorators import action
 from rest_framework.response import Response
 
+from access.cameras import rotate_webhook_secret
 from access.models import Camera, Site
 from faceaccess.api.base import RoleAPIMixin
 
-from .serializers import CameraCreatedSerializer, CameraSerializer, SiteSerializer
+from .serializers import (
+    CameraCreatedSerializer,
+    CameraKeySerializer,
+    CameraSecretSerializer,
+    CameraSerializer,
+    SiteSerializer,
+)
 
 
 class SiteViewSet(RoleAPIMixin, viewsets.ModelViewSet):
@@ -42,12 +49,20 @@ class CameraViewSet(RoleAPIMixin, viewsets.ModelViewSet):
         data = CameraCreatedSerializer(camera, context=self.get_serializer_context()).data
         return Response(data, status=status.HTTP_201_CREATED)
 
-    @extend_schema(request=None, responses={200: CameraCreatedSerializer})
+    @extend_schema(request=None, responses={200: CameraKeySerializer})
     @action(detail=True, methods=["post"], url_path="rotate-key")
     def rotate_key(self, request, pk=None):
-        """Replace the camera's key; the old one stops working at once."""
+        """Replace the camera's key; the old one stops working at once. The webhook secret is not shown."""
         camera = self.get_object()
         key = camera.set_new_key()
         camera.save(update_fields=["key_prefix", "key_hash"])
         camera.api_key = key
-        return Response(CameraCreatedSerializer(camera, context=self.get_serializer_context()).data)
+        return Response(CameraKeySerializer(camera, context=self.get_serializer_context()).data)
+
+    @extend_schema(request=None, responses={200: CameraSecretSerializer})
+    @action(detail=True, methods=["post"], url_path="rotate-webhook-secret")
+    def rotate_secret(self, request, pk=None):
+        """Replace the webhook signing secret (shown once in this answer); the old one no longer verifies."""
+        camera = self.get_object()
+        camera.webhook_secret = rotate_webhook_secret(camera)
+        return Response(CameraSecretSerializer(camera, context=self.get_serializer_context()).data)

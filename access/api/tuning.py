@@ -15,7 +15,7 @@ from .base import RoleAPI, positive, threshold_number
 
 
 class SiteTuningView(RoleAPI):
-    read_roles = roles.ADMINS
+    read_roles = roles.OVERSEERS  # auditors read it too
 
     @extend_schema(parameters=[OpenApiParameter("candidate", float), OpenApiParameter("far", float),
                                OpenApiParameter("last", int)])

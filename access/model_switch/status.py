@@ -28,7 +28,7 @@ def people_losing_their_last_photo(failures: list[dict]) -> list[Person]:
 
 def status() -> dict[str, Any]:
     """The switch as JSON (API) and template context (console)."""
-    from recognition.engine.registry import EMBEDDERS
+    from recognition.engine.registry import EMBEDDERS, MEASURED
 
     row = state_row()
     active = row.active_name or current_embedder_name()
@@ -48,7 +48,8 @@ def status() -> dict[str, Any]:
         "impostors": {k: v for k, v in row.extra.items() if k.startswith("impostors_")},
         "message": row.message, "started_by": row.started_by,
         "started_at": row.started_at, "finished_at": row.finished_at, "switched_at": row.switched_at,
-        "models": [{"name": m, "threshold": model_default_threshold(m), "active": m == active} for m in EMBEDDERS],
+        "models": [{"name": m, "threshold": model_default_threshold(m), "active": m == active,
+                    **MEASURED.get(m, {})} for m in EMBEDDERS],
         "sites": [{"id": s.pk, "name": s.name, "threshold": s.match_threshold, "threshold_model": s.threshold_model,
                    "other_thresholds": s.other_thresholds, "note": s.threshold_note}
                   for s in Site.objects.order_by("name")],

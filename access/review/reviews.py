@@ -73,3 +73,24 @@ def enroll_event_face(face: AccessEventFace, person: Person) -> None:
     extension = event.snapshot.name.rsplit(".", 1)[-1] if "." in event.snapshot.name else "jpg"
     enroll_known_face(person, data, extension, (event.image_width or 0, event.image_height or 0), face.face_fields(),
                       face.embedding, event.model_name, event.model_version, f"event {event.pk}")
+
+
+UNDO_WINDOW_S = 600  # a reviewer may take back their own review for ten minutes (a misclick, not a rethink)
+
+
+@transaction.atomic
+def undo_review(review: EventReview, user, is_admin: bool = False) -> None:
+    """Take back ``review``: by its reviewer within ``UNDO_WINDOW_S``, or by an admin. A "not X" review also
+    drops the impostor example it created; a face it added to somebody's photos stays (delete that photo on the
+    person's page). The review's deletion is in the audit trail (EventReview is registered)."""
+    from django.utils import timezone
+
+    if not is_admin:
+        if review.reviewer_id != getattr(user, "pk", None):
+            raise ReviewError("only the reviewer (or an admin) may take a review back")
+        if (timezone.now() - review.created_at).total_seconds() > UNDO_WINDOW_S:
+            raise ReviewError(f"a review can be taken back within {UNDO_WINDOW_S // 60} minutes; ask an admin")
+    if review.verdict == EventReview.Verdict.NOT_PERSON:
+        ImpostorExample.objects.filter(person_id=review.person_id, event_face__event_id=review.event_id,
+                                       event_face__index=review.face_index).delete()
+    review.delete()

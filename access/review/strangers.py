@@ -8,12 +8,13 @@ from dataclasses import dataclass, field
 
 import numpy as np
 from django.db import transaction
+from django.db.models import Exists, OuterRef, Q
 from django.utils import timezone
 
 from enrollment.models import Person
 from recognition.pipelines import current_embedder_name
 
-from ..models import AccessEventFace, Site
+from ..models import AccessEventFace, EventReview, Site
 from ..thresholds import strictest_threshold
 from .reviews import enroll_event_face
 
@@ -43,10 +44,15 @@ class StrangerGroup:
 
 
 def unknown_faces(days: int = 7):
+    """Unknown faces not yet handled, less those a reviewer has named ("this is <person>"): they are no
+    strangers any more."""
     since = timezone.now() - dt.timedelta(days=days)
+    named = EventReview.objects.filter(event_id=OuterRef("event_id"), verdict=EventReview.Verdict.IS_PERSON).filter(
+        Q(face_index=OuterRef("index")) | Q(face_index__isnull=True))
     return (AccessEventFace.objects.filter(decision="unknown", embedding__isnull=False, handled_at__isnull=True,
                                            event__received_at__gte=since,
                                            event__model_name=current_embedder_name())
+            .exclude(Exists(named))
             .select_related("event", "event__camera").order_by("-event__received_at")[:MAX_FACES])
 
 

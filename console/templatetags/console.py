@@ -59,3 +59,22 @@ def live_badge(score: float | None, threshold: float | None, code: str = "") -> 
                            "live {}</span>", num(threshold), num(score))
     return format_html('<span class="badge live" title="liveness threshold {}">live {}</span>', num(threshold),
                        num(score))
+
+
+@register.simple_tag(takes_context=True)
+def attempts_left(context) -> str:
+    """After a wrong password on the login page: how many more this account may try from this address before
+    django-axes locks it out (its own count, so the words follow whatever lockout rules are configured)."""
+    from axes.handlers.proxy import AxesProxyHandler
+    from django.conf import settings
+
+    request, form = context.get("request"), context.get("form")
+    limit = getattr(settings, "AXES_FAILURE_LIMIT", None)
+    username = form.data.get("username", "") if form is not None and getattr(form, "is_bound", False) else ""
+    if request is None or not username or not isinstance(limit, int):
+        return ""
+    left = max(0, limit - AxesProxyHandler.get_failures(request, {"username": username}))
+    if left == 0:
+        return "The next wrong password locks this account out from this address for a while."
+    return (f"{left} more wrong password{'s' if left != 1 else ''} for this account from this address, then it is "
+            "locked out for a while (an admin can lift it).")

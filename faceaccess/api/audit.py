@@ -5,7 +5,7 @@ from __future__ import annotations
 from auditlog.models import LogEntry
 from rest_framework import serializers, viewsets
 
-from faceaccess import roles
+from faceaccess import audit, roles
 
 from .base import RoleAPIMixin
 
@@ -14,13 +14,18 @@ class LogEntrySerializer(serializers.ModelSerializer):
     actor = serializers.CharField(source="actor.get_username", read_only=True, default=None)
     model = serializers.CharField(source="content_type.model", read_only=True)
     action = serializers.SerializerMethodField()
+    what = serializers.SerializerMethodField(help_text="create / update / delete, or what happened: review, "
+                                             "'face picked', 'webhook secret rotated', 'person erased'...")
     changes = serializers.JSONField(source="changes_dict", read_only=True)
 
     class Meta:
         model = LogEntry
-        fields = ["id", "timestamp", "actor", "action", "model", "object_pk", "object_repr", "changes",
+        fields = ["id", "timestamp", "actor", "action", "what", "model", "object_pk", "object_repr", "changes",
                   "remote_addr"]
         read_only_fields = fields
+
+    def get_what(self, entry: LogEntry) -> str:
+        return audit.what_of(entry)
 
     def get_action(self, entry: LogEntry) -> str:
         return {0: "create", 1: "update", 2: "delete", 3: "access"}.get(entry.action, str(entry.action))

@@ -33,6 +33,7 @@ from axes.helpers import get_client_ip_address, get_client_username
 from django.conf import settings
 from django.db.models import Max, Sum
 from django.http import HttpRequest, HttpResponse, JsonResponse
+from django.template.loader import render_to_string
 from django.utils import timezone
 from knox.models import AuthToken
 from rest_framework import exceptions, status
@@ -150,7 +151,8 @@ def lockout_response(request: HttpRequest, original_response=None, credentials=N
         response = JsonResponse({"error": "throttled" if throttled else "locked_out", "detail": message},
                                 status=429)
     else:
-        response = HttpResponse(message.capitalize() + ".\n", status=429, content_type="text/plain; charset=utf-8")
+        # The console's styled page (429.html) with the same words and a way back to the login page.
+        response = HttpResponse(render_to_string("429.html", {"message": message}, request=request), status=429)
     response["Retry-After"] = str(seconds)
     return response
 

@@ -22,7 +22,7 @@ def check_content_length(request) -> None:
     except ValueError:
         return
     if length > settings.FACEACCESS_MAX_UPLOAD_BYTES + MULTIPART_SLACK:
-        raise api_error(too_large(f"about {length:,}"))
+        raise api_error(too_large(length, about=True))
 
 
 def read_image_upload(request, field: str = "image") -> ImageUpload:
@@ -38,7 +38,7 @@ def read_image_upload(request, field: str = "image") -> ImageUpload:
         raise ApiError("several_files", f"send exactly one file in '{field}'")
     upload = files[field]
     if upload.size > settings.FACEACCESS_MAX_UPLOAD_BYTES:
-        raise api_error(too_large(f"{upload.size:,}"))
+        raise api_error(too_large(upload.size))
     try:
         return validate_image_bytes(upload.read(), upload.name or "")
     except UploadError as exc:

@@ -9,6 +9,15 @@
     if (window.htmx && url) { window.htmx.ajax("GET", url, { target: "[data-photos]", swap: "outerHTML" }); }
   }
 
+  // What an answer without a JSON body means, in words (a proxy's or the server's own refusal).
+  function statusWords(status) {
+    if (status === 413) { return "the upload is too large: send fewer or smaller photos (10 MB each at most)"; }
+    if (status === 403) { return "your role may not add photos, or your session has ended: reload the page"; }
+    if (status === 429) { return "too many uploads at once: wait a moment and try again"; }
+    if (status >= 500) { return "the server had a problem storing the photos: try again in a moment"; }
+    return "the upload failed (error " + status + "): reload the page and try again";
+  }
+
   function uploadFiles(form, files) {
     var log = form.querySelector("[data-upload-log]");
     var bar = form.querySelector("[data-progress]");
@@ -26,7 +35,7 @@
     xhr.onload = function () {
       bar.firstElementChild.style.width = "100%";
       var body = {};
-      try { body = JSON.parse(xhr.responseText); } catch (err) { body = { stored: [], errors: [{ file: "", detail: "the server answered " + xhr.status }] }; }
+      try { body = JSON.parse(xhr.responseText); } catch (err) { body = { stored: [], errors: [{ file: "", detail: statusWords(xhr.status) }] }; }
       log.innerHTML = "";
       if (body.stored && body.stored.length) {
         var ok = document.createElement("li");
@@ -35,7 +44,7 @@
       }
       (body.errors || []).forEach(function (e) {
         var li = document.createElement("li");
-        li.style.color = "var(--bad)";
+        li.className = "bad";
         li.textContent = "✗ " + (e.file ? e.file + ": " : "") + e.detail;
         log.appendChild(li);
       });
@@ -98,7 +107,75 @@
     });
   }
 
+  // The lightbox: a link marked data-lightbox opens its full picture (href) with the face boxes drawn over it
+  // (the SVG inside the link, cloned) in a modal <dialog>; Esc, the button or a click outside closes it.
+  function lightbox() {
+    var dialog = document.getElementById("lightbox");
+    if (dialog) { return dialog; }
+    dialog = document.createElement("dialog");
+    dialog.id = "lightbox"; dialog.className = "lightbox"; dialog.setAttribute("aria-label", "Enlarged picture");
+    var bar = document.createElement("div"); bar.className = "bar";
+    var close = document.createElement("button"); close.type = "button"; close.className = "btn small";
+    close.textContent = "Close"; close.addEventListener("click", function () { dialog.close(); });
+    bar.appendChild(close); dialog.appendChild(bar);
+    var body = document.createElement("div"); body.setAttribute("data-lightbox-body", ""); dialog.appendChild(body);
+    dialog.addEventListener("click", function (e) { if (e.target === dialog) { dialog.close(); } });
+    document.body.appendChild(dialog);
+    return dialog;
+  }
+
+  document.addEventListener("click", function (e) {
+    var link = e.target.closest ? e.target.closest("a[data-lightbox]") : null;
+    if (!link || e.ctrlKey || e.metaKey || e.shiftKey || typeof HTMLDialogElement === "undefined") { return; }
+    e.preventDefault();
+    var dialog = lightbox();
+    var body = dialog.querySelector("[data-lightbox-body]");
+    body.textContent = "";
+    var shot = document.createElement("div"); shot.className = "shot";
+    var img = document.createElement("img"); img.src = link.getAttribute("href");
+    var small = link.querySelector("img"); img.alt = small ? small.alt : "";
+    shot.appendChild(img);
+    var boxes = link.querySelector("svg"); if (boxes) { shot.appendChild(boxes.cloneNode(true)); }
+    body.appendChild(shot);
+    dialog.showModal();
+  });
+
+  // Forms that ask first (data-confirm="question"): the console's CSP forbids inline onsubmit handlers, so one
+  // listener on the document asks for every such form, including those htmx swaps in later.
+  document.addEventListener("submit", function (e) {
+    var by = e.submitter && e.submitter.getAttribute("data-confirm");  // a button of the form may ask instead
+    var question = by || (e.target.getAttribute && e.target.getAttribute("data-confirm"));
+    if (question && !window.confirm(question)) { e.preventDefault(); e.stopImmediatePropagation(); }
+  }, true);
+
+  // Keyboard shortcuts of the review flow: a key pressed outside a text field clicks the [data-key] element
+  // that names it (c confirm, n not X, u undo, j next unreviewed); the confirmation of "not X" still asks.
+  document.addEventListener("keydown", function (e) {
+    if (e.ctrlKey || e.metaKey || e.altKey || e.repeat) { return; }
+    var t = e.target;
+    if (t && (t.isContentEditable || /^(INPUT|TEXTAREA|SELECT)$/.test(t.tagName))) { return; }
+    var target = document.querySelector('[data-key="' + e.key + '"]');
+    if (target) { e.preventDefault(); target.click(); }
+  });
+
+  // A searchable person picker: typing in [data-filter-select] narrows the options of the <select> it names and
+  // selects the first one left.
+  function setupFilterSelect(input) {
+    var select = document.querySelector(input.getAttribute("data-filter-select"));
+    if (!select) { return; }
+    input.addEventListener("input", function () {
+      var words = input.value.trim().toLowerCase(), first = null;
+      Array.prototype.forEach.call(select.options, function (o) {
+        var keep = !o.value || o.textContent.toLowerCase().indexOf(words) !== -1;
+        o.hidden = !keep; o.disabled = !keep;
+        if (keep && o.value && first === null) { first = o; }
+      });
+      if (first && words) { select.value = first.value; }
+    });
+  }
+
   document.addEventListener("DOMContentLoaded", function () {
+    document.querySelectorAll("[data-filter-select]").forEach(setupFilterSelect);
     var form = document.getElementById("upload");
     if (form) { setupDropzone(form); }
     document.querySelectorAll("[data-copy]").forEach(setupCopy);
