@@ -15,5 +15,5 @@ class AccessConfig(AppConfig):
 
         # Who changed a threshold, a camera (a new key_prefix = a key rotation) or a grant, and when.
         auditlog.register(Site)
-        auditlog.register(Camera, exclude_fields=["key_hash", "last_seen_at"])
+        auditlog.register(Camera, exclude_fields=["key_hash", "last_seen_at", "stream_username", "stream_password"])
         auditlog.register(AccessGrant)

@@ -14,6 +14,7 @@ from enrollment.api.views import FaceImageViewSet
 from faceaccess.api.audit import AuditLogViewSet
 from faceaccess.api.auth import ObtainTokenView
 
+from .bridge import BridgeCamerasView, BridgeStatusView
 from .embedder import EmbedderActionView, EmbedderView
 from .events import AccessEventViewSet
 from .people import PersonViewSet
@@ -74,5 +75,7 @@ urlpatterns = [
     path("embedder/switch/", EmbedderActionView.as_view(action_name="switch"), name="embedder-switch"),
     path("embedder/confirm/", EmbedderActionView.as_view(action_name="confirm"), name="embedder-confirm"),
     path("embedder/cancel/", EmbedderActionView.as_view(action_name="cancel"), name="embedder-cancel"),
+    path("bridge/cameras/", BridgeCamerasView.as_view(), name="bridge-cameras"),
+    path("bridge/status/", BridgeStatusView.as_view(), name="bridge-status"),
     path("", include(router.urls)),
 ]
