@@ -1,6 +1,6 @@
 """The camera bridge's two endpoints (``Authorization: Bridge <FACEACCESS_BRIDGE_TOKEN>``), nobody else's:
 
-- ``GET /api/v1/bridge/cameras/``: the active cameras with a stream, each with its source URL *with* its
+- ``GET /api/v1/bridge/cameras/``: the active cameras with a stream, each with its source URL and its
   credentials (only here: the bridge must open it), how to sample it, and the key to post its frames with
   (derived from the token, :mod:`access.bridge.keys`);
 - ``POST /api/v1/bridge/status/``: what the bridge sees of each stream (connected, frames/s, last error, last
@@ -22,7 +22,7 @@ from rest_framework.permissions import BasePermission
 from rest_framework.response import Response
 from rest_framework.views import APIView
 
-from access.bridge import keys, sources
+from access.bridge import keys
 from access.models import Camera, StreamStatus
 from access.outputs import mqtt
 from faceaccess.api.errors import JsonErrorsMixin
@@ -64,7 +64,7 @@ class IsBridge(BasePermission):
 def bridge_camera(camera: Camera) -> dict:
     return {
         "id": camera.pk, "name": camera.name, "site": camera.site_id,
-        "source": sources.with_credentials(camera.stream_url, camera.stream_username, camera.stream_password),
+        "source": camera.stream_url, "username": camera.stream_username, "password": camera.stream_password,
         "kind": camera.stream_kind, "fps": camera.stream_fps, "motion_threshold": camera.motion_threshold,
         "roi": camera.stream_roi, "cooldown_seconds": camera.grant_cooldown_seconds,
         "api_key": keys.bridge_key(settings.FACEACCESS_BRIDGE_TOKEN, camera.pk),

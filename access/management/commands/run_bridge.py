@@ -1,0 +1,27 @@
+"""manage.py run_bridge [--server URL]: the camera bridge (access/bridge/), with the server and token from the
+settings (FACEACCESS_BRIDGE_SERVER, FACEACCESS_BRIDGE_TOKEN). `make run` starts it; it waits quietly until a camera
+has a stream."""
+
+from __future__ import annotations
+
+import logging
+
+from django.conf import settings
+from django.core.management.base import BaseCommand
+
+from access.bridge.__main__ import run
+
+
+class Command(BaseCommand):
+    help = ("Read every active camera's stream (RTSP, HTTP snapshot, MJPEG, /dev/videoN), gate on motion and post "
+            "the best frame of each burst through the camera intake. Runs until stopped.")
+
+    def add_arguments(self, parser) -> None:
+        parser.add_argument("--server", default=settings.FACEACCESS_BRIDGE_SERVER,
+                            help="the web service (default: FACEACCESS_BRIDGE_SERVER)")
+        parser.add_argument("--refresh", type=float, default=15.0, help="seconds between reads of the camera list")
+
+    def handle(self, *args, server: str, refresh: float, **opts) -> None:
+        logging.basicConfig(level=logging.INFO, format="%(asctime)s %(levelname)s %(name)s: %(message)s",
+                            force=True)
+        run(server, settings.FACEACCESS_BRIDGE_TOKEN, refresh)
