@@ -491,5 +491,14 @@ class StreamStatus(models.Model):
     posted = models.PositiveIntegerField(default=0, help_text="Snapshots posted since the bridge started.")
     reported_at = models.DateTimeField(null=True, blank=True)
 
+    STALE_AFTER = dt.timedelta(seconds=30)  # the bridge reports every few seconds: silence this long is news
+
     def __str__(self) -> str:
         return f"camera {self.camera_id}: {'connected' if self.connected else 'down'}"
+
+    @property
+    def stale(self) -> bool:
+        """The bridge has not reported for a while (stopped, or cannot reach the web service)."""
+        from django.utils import timezone
+
+        return self.reported_at is None or timezone.now() - self.reported_at > self.STALE_AFTER
