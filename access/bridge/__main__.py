@@ -18,13 +18,13 @@ def main(argv: list[str] | None = None) -> int:
     parser.add_argument("--server", required=True, help="the web service, e.g. http://127.0.0.1:8000")
     parser.add_argument("--token-file", type=Path, required=True,
                         help="a file holding the web service's FACEACCESS_BRIDGE_TOKEN")
-    parser.add_argument("--refresh", type=float, default=15.0, help="seconds between reads of the camera list")
+    parser.add_argument("--refresh", type=float, default=5.0, help="seconds between reads of the camera list")
     args = parser.parse_args(argv)
     logging.basicConfig(level=logging.INFO, format="%(asctime)s %(levelname)s %(name)s: %(message)s")
     return run(args.server, args.token_file.read_text().strip(), args.refresh)
 
 
-def run(server: str, token: str, refresh: float = 15.0) -> int:
+def run(server: str, token: str, refresh: float = 5.0) -> int:
     bridge = Bridge(server, token, refresh=refresh)
     for signum in (signal.SIGTERM, signal.SIGINT):
         signal.signal(signum, lambda *_: bridge.stop())

@@ -154,8 +154,8 @@ class CameraLoop(threading.Thread):
             if not moved or now < self.cooldown_until or now < self.next_post_at:
                 continue
             burst, times = [frame], [at]
-            for _ in range(BURST - 1):
-                more, more_at = self._read(reader)
+            for _ in range(BURST - 1):  # the stream's next frames, not the next sampled ones: no waiting
+                more, more_at = self._read(reader, now=True)
                 burst.append(more)
                 times.append(more_at)
             gate.changed_percent(burst[-1])  # the next frame is compared with the burst's last
@@ -164,8 +164,8 @@ class CameraLoop(threading.Thread):
             if self.config.motion_threshold <= 0:
                 self.next_post_at = time.monotonic() + UNGATED_EVERY_S
 
-    def _read(self, reader: Reader):
-        frame, at = reader.read()
+    def _read(self, reader: Reader, now: bool = False):
+        frame, at = reader.read(now)
         self.status.last_frame_at = at
         self.status.frames.append(at)
         return frame, at
@@ -197,6 +197,8 @@ class CameraLoop(threading.Thread):
                         (answer.data or {}).get("error", "") if answer and isinstance(answer.data, dict) else "")
             return None
         data = answer.data if isinstance(answer.data, dict) else {}
+        if answer.status == 202 and data.get("url"):  # not decided within ?wait: the cooldown needs the decision
+            data = self._decided_later(data["url"], headers["Authorization"]) or data
         decision = Decision(data.get("id"), data.get("decision") or data.get("status") or "pending",
                             data.get("person_name"), posted_at, time.time(), frame_at)
         self.decisions.append(decision)
@@ -206,3 +208,13 @@ class CameraLoop(threading.Thread):
                  decision.decision, f" ({decision.person})" if decision.person else "",
                  (decision.decided_at - frame_at) * 1000.0)
         return decision
+
+    def _decided_later(self, url: str, auth: str, patience_s: float = 20.0) -> dict | None:
+        """The event once decided (a camera may read its own events), or None after ``patience_s``."""
+        deadline = time.monotonic() + patience_s
+        while time.monotonic() < deadline and not self.stopping.is_set():
+            answer = http("GET", url, headers={"Authorization": auth}, timeout=5)
+            if answer.status == 200 and isinstance(answer.data, dict) and answer.data.get("status") != "pending":
+                return answer.data
+            self.stopping.wait(0.3)
+        return None

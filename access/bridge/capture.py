@@ -41,9 +41,10 @@ class StreamError(Exception):
 
 
 class Reader:
-    """A source, opened; ``read()`` returns the next frame to look at (BGR) and its time (time.time())."""
+    """A source, opened; ``read()`` returns the next frame to look at (BGR) and its time (time.time()); with
+    ``now=True`` the very next frame, whatever the sampling rate (a burst)."""
 
-    def read(self) -> tuple[np.ndarray, float]:
+    def read(self, now: bool = False) -> tuple[np.ndarray, float]:
         raise NotImplementedError
 
     def close(self) -> None:
@@ -65,16 +66,16 @@ class VideoReader(Reader):
             self.cap.release()
             raise StreamError("could not open the stream")
 
-    def read(self) -> tuple[np.ndarray, float]:
+    def read(self, now: bool = False) -> tuple[np.ndarray, float]:
         while True:
             if not self.cap.grab():
                 raise StreamError("the stream ended or stalled")
-            now = time.monotonic()
-            if now >= self.next_at:
+            at = time.monotonic()
+            if now or at >= self.next_at:
                 ok, frame = self.cap.retrieve()
                 if not ok or frame is None:
                     raise StreamError("could not decode a frame")
-                self.next_at = max(self.next_at + self.every, now) if self.next_at else now + self.every
+                self.next_at = max(self.next_at + self.every, at) if self.next_at else at + self.every
                 return frame, time.time()
 
     def close(self) -> None:
@@ -96,9 +97,9 @@ class SnapshotReader(Reader):
         self.opener = urllib.request.build_opener(*handlers)
         self.read()  # fail now, as a stream that cannot open would
 
-    def read(self) -> tuple[np.ndarray, float]:
+    def read(self, now: bool = False) -> tuple[np.ndarray, float]:
         wait = self.next_at - time.monotonic()
-        if wait > 0:
+        if wait > 0 and not now:
             time.sleep(wait)
         self.next_at = time.monotonic() + self.every
         try:

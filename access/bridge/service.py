@@ -16,7 +16,7 @@ log = logging.getLogger("access.bridge")
 
 
 class Bridge:
-    def __init__(self, server: str, token: str, refresh: float = 15.0, report: float = 5.0):
+    def __init__(self, server: str, token: str, refresh: float = 5.0, report: float = 5.0):
         self.server, self.token = server.rstrip("/"), token
         self.refresh, self.report_every = refresh, report
         self.loops: dict[int, CameraLoop] = {}
