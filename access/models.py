@@ -201,7 +201,7 @@ class Camera(models.Model):
     stream_kind = models.CharField(max_length=10, choices=bridge_sources.KIND_CHOICES, blank=True)
     stream_username = models.CharField(max_length=200, blank=True)
     stream_password = models.CharField(max_length=200, blank=True)
-    stream_fps = models.FloatField(default=2.0, validators=[MinValueValidator(0.1), MaxValueValidator(30.0)],
+    stream_fps = models.FloatField(default=5.0, validators=[MinValueValidator(0.1), MaxValueValidator(30.0)],
                                    help_text="Frames per second the bridge looks at (a snapshot URL is polled "
                                    "this often).")
     motion_threshold = models.FloatField(

@@ -50,7 +50,7 @@ class Migration(migrations.Migration):
         migrations.AddField(
             model_name='camera',
             name='stream_fps',
-            field=models.FloatField(default=2.0, help_text='Frames per second the bridge looks at (a snapshot URL is polled this often).', validators=[django.core.validators.MinValueValidator(0.1), django.core.validators.MaxValueValidator(30.0)]),
+            field=models.FloatField(default=5.0, help_text='Frames per second the bridge looks at (a snapshot URL is polled this often).', validators=[django.core.validators.MinValueValidator(0.1), django.core.validators.MaxValueValidator(30.0)]),
         ),
         migrations.AddField(
             model_name='camera',

@@ -152,3 +152,23 @@ def test_mqtt_is_off_unless_configured_and_runs_on_the_io_queue(fake_pipeline, c
     assert not MqttDelivery.objects.filter(event_id=event["id"]).exists()
     for task in ("access.tasks.deliver_mqtt", "access.tasks.mqtt_relock", "access.tasks.publish_mqtt_availability"):
         assert app.amqp.router.route({}, task)["queue"].name == "celery"
+
+
+def test_a_stream_going_down_and_back_is_announced_as_the_cameras_availability(camera, broker, settings):
+    from rest_framework.test import APIClient
+
+    camera.camera.stream_url = "rtsp://10.0.0.5/x"
+    camera.camera.save()
+    bridge = APIClient()
+    bridge.credentials(HTTP_AUTHORIZATION=f"Bridge {settings.FACEACCESS_BRIDGE_TOKEN}")
+    listener = Subscriber(broker.port, [f"faceaccess/camera/{camera.camera.pk}/availability"])
+    topic = f"faceaccess/camera/{camera.camera.pk}/availability"
+    try:
+        for connected, count in ((True, 1), (True, 1), (False, 2), (True, 3)):  # only a change is announced
+            report = {"cameras": [{"id": camera.camera.pk, "connected": connected, "fps": 5.0 if connected else 0}]}
+            assert bridge.post("/api/v1/bridge/status/", report, format="json").status_code == 200
+            heard = listener.wait_for(topic, count=count)
+            assert heard[-1].payload == (b"online" if connected else b"offline")
+        assert len(listener.on(topic)) == 3
+    finally:
+        listener.close()
