@@ -30,7 +30,7 @@ def test_an_admin_connects_a_camera_and_sees_its_stream(page, live_server, djang
     page.fill("#id_stream_roi", "[0.25, 0.0, 0.75, 1.0]")
     page.fill("#id_mqtt_unlock_topic", "cmnd/front-door/POWER")
     screenshot(page, "cameras-01-new-camera-form")
-    page.click("button[type=submit]")
+    page.click("button:has-text('Create and show the key')")
     page.wait_for_selector("text=Front door")
     camera = Camera.objects.get(name="Front door")
     assert (camera.stream_url, camera.stream_password) == ("rtsp://192.168.1.64:554/Streaming/Channels/102",
