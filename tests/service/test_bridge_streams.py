@@ -170,3 +170,20 @@ def test_a_wrong_snapshot_password_is_a_visible_error(enrolled, owner_client, br
         assert "wrong-one" not in bridge.read_text()
     finally:
         camera_http.close()
+
+
+def test_an_mjpeg_stream_behind_basic_auth_is_read_and_decided(enrolled, owner_client, bridge):
+    site, person = enrolled
+    camera_http = SnapshotServer("viewer", PASSWORD, auth="basic", fps=10)
+    try:
+        camera = owner_client.post("/api/v1/cameras/", {
+            "site": site["id"], "name": "lobby", "stream_url": camera_http.url("/mjpeg", f"viewer:{PASSWORD}"),
+            "stream_kind": "mjpeg", "stream_fps": 5}, format="json").json()["id"]
+        wait_until(lambda: status_of(owner_client, camera).get("connected"), 60, lambda: bridge.read_text()[-2000:])
+        camera_http.frame = with_face(door((640, 480)), lfw(PERSON, PROBE))
+        granted = wait_until(lambda: AccessEvent.objects.filter(camera_id=camera, decision="granted").first(), 60,
+                             lambda: bridge.read_text()[-3000:])
+        assert granted.person_id == person["id"]
+        assert_no_leak(owner_client, camera, bridge)
+    finally:
+        camera_http.close()
