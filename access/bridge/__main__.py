@@ -10,7 +10,7 @@ import signal
 import sys
 from pathlib import Path
 
-from .service import Bridge
+from .quiet import quiet_opencv
 
 
 def main(argv: list[str] | None = None) -> int:
@@ -25,6 +25,9 @@ def main(argv: list[str] | None = None) -> int:
 
 
 def run(server: str, token: str, refresh: float = 5.0) -> int:
+    quiet_opencv()  # before the first import of cv2 (the service's)
+    from .service import Bridge
+
     bridge = Bridge(server, token, refresh=refresh)
     for signum in (signal.SIGTERM, signal.SIGINT):
         signal.signal(signum, lambda *_: bridge.stop())

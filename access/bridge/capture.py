@@ -25,11 +25,8 @@ READ_TIMEOUT_MS = 5000
 SNAPSHOT_TIMEOUT_S = 5.0
 MAX_SNAPSHOT_BYTES = 20 * 1024 * 1024
 
-# RTSP over TCP (UDP is lost through NAT and on busy Wi-Fi), set before any capture opens. FFmpeg's own log is kept
-# quiet: its messages can quote the URL it opened.
+# RTSP over TCP even where the process did not call quiet_opencv() first (a test, a script): read at each open.
 os.environ.setdefault("OPENCV_FFMPEG_CAPTURE_OPTIONS", "rtsp_transport;tcp")
-os.environ.setdefault("OPENCV_FFMPEG_LOGLEVEL", "-8")
-os.environ.setdefault("OPENCV_LOG_LEVEL", "SILENT")
 
 
 class StreamError(Exception):

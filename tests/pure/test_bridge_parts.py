@@ -72,3 +72,34 @@ def test_the_motion_gate_opens_on_change_in_the_region_only():
 def test_the_sharpest_frame_of_a_burst_is_chosen():
     burst = [scene(True, blur=4), scene(True), scene(True, blur=2)]
     assert best_frame(burst, None) == 1
+
+
+def test_a_failing_source_says_nothing_of_its_credentials(tmp_path):
+    """OpenCV and FFmpeg print their own errors, which can quote the URL: the bridge's process silences them and
+    says what failed in its own words."""
+    import subprocess
+    import sys
+    from pathlib import Path
+
+    from faceaccess.embedded.process import free_port
+
+    port = free_port()
+    probe = f"""
+from access.bridge.quiet import quiet_opencv
+quiet_opencv()
+from access.bridge.capture import StreamError, open_source
+for url, kind in (("rtsp://127.0.0.1:{port}/door", "rtsp"), ("http://127.0.0.1:{port}/v.mjpg", "mjpeg"),
+                  ("http://127.0.0.1:{port}/snap.jpg", "snapshot")):
+    try:
+        open_source(url, "viewer", "S3cret-pw", kind, 5)
+    except StreamError as exc:
+        print("failed:", exc.word)
+"""
+    repo = Path(__file__).resolve().parents[2]
+    done = subprocess.run([sys.executable, "-c", probe], cwd=repo, capture_output=True, text=True, timeout=60,
+                          env={"PATH": "/usr/bin:/bin", "PYTHONPATH": str(repo), "HOME": str(tmp_path),
+                               # FFmpeg's debug level quotes the URL with its password: the bridge overrides it
+                               "OPENCV_FFMPEG_LOGLEVEL": "48"})
+    output = done.stdout + done.stderr
+    assert done.returncode == 0, output
+    assert output.count("failed:") == 3 and "S3cret" not in output and "viewer" not in output, output
