@@ -326,6 +326,9 @@ def main(argv: list[str] | None = None) -> int:
             servers = _start_services(stack, data)
             login = _prepare_django()
             env = {**os.environ, "DJANGO_SETTINGS_MODULE": "faceaccess.settings", "PYTHONUNBUFFERED": "1"}
+            # The camera bridge's token, shared by the web server and the bridge (kept under the data dir).
+            if not env_str("FACEACCESS_BRIDGE_TOKEN"):
+                env["FACEACCESS_BRIDGE_TOKEN"] = stored_secret("bridge-token", data)
             # The first snapshot after start should not pay for loading the models.
             env.setdefault("FACEACCESS_PRELOAD_PIPELINE", "1")
             # prefork with one child: the parent enforces the hard time limit by killing the child, and

@@ -314,9 +314,9 @@ FACEACCESS_MQTT_RETRIES = env_int("FACEACCESS_MQTT_RETRIES", 5)
 FACEACCESS_PUBLIC_URL = env_str("FACEACCESS_PUBLIC_URL", "http://127.0.0.1:8000").rstrip("/")
 FACEACCESS_MQTT_BACKOFF_SECONDS = env_float("FACEACCESS_MQTT_BACKOFF_SECONDS", 2.0)
 # The camera bridge (access/bridge/, README "Connect a camera"): it asks the web service for its cameras with this
-# token (default: a secret kept under the data dir, which `make run` and its bridge share; set it for a bridge on
-# another machine) and posts each camera's frames with a key derived from it.
-FACEACCESS_BRIDGE_TOKEN = env_str("FACEACCESS_BRIDGE_TOKEN") or stored_secret("bridge-token", DATA_DIR)
+# token and posts each camera's frames with a key derived from it. Empty: no bridge is let in. `make run` generates
+# one under the data dir and gives it to its web server and its bridge; elsewhere set the same value for both.
+FACEACCESS_BRIDGE_TOKEN = env_str("FACEACCESS_BRIDGE_TOKEN", "")
 FACEACCESS_BRIDGE_SERVER = env_str("FACEACCESS_BRIDGE_SERVER", "http://127.0.0.1:8000")
 
 # --- REST API ------------------------------------------------------------------------------------

@@ -34,6 +34,13 @@ PERSON, ENROLLED, PROBE = "Colin_Powell", (2, 3), 4
 PASSWORD = "Cam-Pa55word!"
 
 
+@pytest.fixture(autouse=True)
+def bridge_token(settings) -> str:
+    """The web service's bridge token (make run generates one; empty, no bridge is let in)."""
+    settings.FACEACCESS_BRIDGE_TOKEN = "test-bridge-token-" + "x" * 16
+    return settings.FACEACCESS_BRIDGE_TOKEN
+
+
 def lfw(name: str, n: int) -> Path:
     return LFW_IMAGES / name / f"{name}_{n:04d}.jpg"
 

@@ -15,6 +15,13 @@ pytestmark = pytest.mark.django_db
 SECRET = "Sup3r-S3cret!"
 
 
+@pytest.fixture(autouse=True)
+def bridge_token(settings) -> str:
+    """The web service's bridge token (make run generates one; empty, no bridge is let in)."""
+    settings.FACEACCESS_BRIDGE_TOKEN = "test-bridge-token-" + "x" * 16
+    return settings.FACEACCESS_BRIDGE_TOKEN
+
+
 @pytest.fixture
 def bridge_client(settings):
     from rest_framework.test import APIClient
@@ -117,3 +124,17 @@ def test_the_bridges_status_report_is_kept_and_shown(bridge_client, owner_client
         False, "connection refused", 3, 7)
     bad = {"cameras": [{"id": camera.camera.pk, "connected": True, "fps": -1}]}
     assert bridge_client.post("/api/v1/bridge/status/", bad, format="json").status_code == 400
+
+
+def test_without_a_token_no_bridge_is_let_in(settings, camera, bridge_token):
+    from rest_framework.test import APIClient
+
+    camera.camera.stream_url = "rtsp://10.0.0.5/x"
+    camera.camera.save()
+    key = keys.bridge_key(bridge_token, camera.camera.pk)
+    settings.FACEACCESS_BRIDGE_TOKEN = ""
+    client = APIClient()
+    for header in ("Bridge ", f"Bridge {bridge_token}"):
+        client.credentials(HTTP_AUTHORIZATION=header)
+        assert client.get("/api/v1/bridge/cameras/").status_code == 401
+    assert Camera.from_key(key) is None

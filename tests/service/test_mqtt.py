@@ -17,6 +17,13 @@ from .conftest import enroll_vector, fake_face, make_person, near, unit
 pytestmark = [pytest.mark.django_db(transaction=True), pytest.mark.usefixtures("eager_celery", "media")]
 
 
+@pytest.fixture(autouse=True)
+def bridge_token(settings) -> str:
+    """The web service's bridge token (make run generates one; empty, no bridge is let in)."""
+    settings.FACEACCESS_BRIDGE_TOKEN = "test-bridge-token-" + "x" * 16
+    return settings.FACEACCESS_BRIDGE_TOKEN
+
+
 @pytest.fixture
 def broker(tmp_path, settings):
     b = Broker(tmp_path / "broker", free_port()).start()

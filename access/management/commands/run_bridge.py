@@ -19,7 +19,7 @@ class Command(BaseCommand):
     def add_arguments(self, parser) -> None:
         parser.add_argument("--server", default=settings.FACEACCESS_BRIDGE_SERVER,
                             help="the web service (default: FACEACCESS_BRIDGE_SERVER)")
-        parser.add_argument("--refresh", type=float, default=15.0, help="seconds between reads of the camera list")
+        parser.add_argument("--refresh", type=float, default=5.0, help="seconds between reads of the camera list")
 
     def handle(self, *args, server: str, refresh: float, **opts) -> None:
         logging.basicConfig(level=logging.INFO, format="%(asctime)s %(levelname)s %(name)s: %(message)s",
