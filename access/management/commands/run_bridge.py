@@ -7,7 +7,7 @@ from __future__ import annotations
 import logging
 
 from django.conf import settings
-from django.core.management.base import BaseCommand
+from django.core.management.base import BaseCommand, CommandError
 
 from access.bridge.__main__ import run
 
@@ -22,6 +22,9 @@ class Command(BaseCommand):
         parser.add_argument("--refresh", type=float, default=5.0, help="seconds between reads of the camera list")
 
     def handle(self, *args, server: str, refresh: float, **opts) -> None:
+        if not settings.FACEACCESS_BRIDGE_TOKEN:
+            raise CommandError("FACEACCESS_BRIDGE_TOKEN is not set: give the bridge and the web service the same "
+                               "token (make run does; docker-compose: put it in .env)")
         logging.basicConfig(level=logging.INFO, format="%(asctime)s %(levelname)s %(name)s: %(message)s",
                             force=True)
         run(server, settings.FACEACCESS_BRIDGE_TOKEN, refresh)
