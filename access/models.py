@@ -239,23 +239,6 @@ class Camera(models.Model):
         else:
             self.stream_kind = ""
 
-    def set_stream_source(self, url: str, username: str | None = None, password: str | None = None) -> None:
-        """Store a source URL typed with or without credentials: the URL without them, the credentials apart.
-        Credentials given apart win over those in the URL; None keeps the stored ones (an edit of the URL alone)."""
-        try:
-            bare, in_user, in_password = bridge_sources.split_credentials(url or "")
-        except bridge_sources.BadSource as exc:
-            raise ValidationError({"stream_url": str(exc)}) from None
-        self.stream_url = bare
-        if in_user or in_password:
-            self.stream_username, self.stream_password = in_user, in_password
-        if username is not None:
-            self.stream_username = username
-        if password is not None:
-            self.stream_password = password
-        if not bare:
-            self.stream_username = self.stream_password = ""
-
     def set_new_key(self) -> str:
         """Give the camera a fresh key and return it in clear (the only time it exists)."""
         prefix = secrets.token_hex(KEY_PREFIX_LEN // 2)
