@@ -68,3 +68,14 @@ def test_the_dashboard_shows_a_dead_stream_and_a_silent_bridge(staff, camera):
     assert 'data-stream-status="connected"' in client.get("/sites/").content.decode()
     StreamStatus.objects.filter(camera=camera.camera).update(reported_at=timezone.now() - dt.timedelta(minutes=5))
     assert 'data-stream-status="silent"' in client.get("/dashboard/live/").content.decode()
+
+
+def test_the_django_admin_does_not_show_the_streams_credentials(users, camera):
+    camera.camera.stream_url, camera.camera.stream_username = "rtsp://10.0.0.1/a", "viewer-name"
+    camera.camera.stream_password = PASSWORD
+    camera.camera.save()
+    client = Client()
+    client.force_login(users.owner)
+    page = client.get(f"/admin/access/camera/{camera.camera.pk}/change/")
+    assert page.status_code == 200 and "rtsp://10.0.0.1/a" in page.content.decode()
+    assert PASSWORD not in page.content.decode() and "viewer-name" not in page.content.decode()
