@@ -7,12 +7,12 @@ PY     := $(VENV)/bin/python
 STAMP  := $(VENV)/.faceaccess-installed
 PYTEST_ARGS ?=
 
-.PHONY: run test lint install weights chromium iproute2 axe clean-venv
+.PHONY: run test lint install weights chromium iproute2 axe test-tools clean-venv
 
 run: weights
 	$(PY) -m faceaccess.runner
 
-test: weights chromium iproute2 axe
+test: weights chromium iproute2 axe test-tools
 	$(PY) -m pytest $(PYTEST_ARGS)
 
 lint: install
@@ -62,6 +62,22 @@ $(AXE):
 	@mkdir -p var/npm
 	@npm install --prefix var/npm --no-save --no-audit --no-fund --silent axe-core@$(AXE_VERSION) || \
 	  echo "npm could not install axe-core: the accessibility test will say so"
+
+
+# The camera bridge and MQTT tests use real servers from Debian (issue 21): mosquitto (an MQTT broker), ffmpeg (to
+# make an H.264 clip) and GStreamer's RTSP server (to serve it). Installed like Chromium; missing, those tests skip.
+TEST_TOOLS := mosquitto ffmpeg python3-gi gir1.2-gst-rtsp-server-1.0 gstreamer1.0-plugins-good gstreamer1.0-plugins-bad
+test-tools:
+	@{ command -v mosquitto || test -x /usr/sbin/mosquitto; } >/dev/null 2>&1 && command -v ffmpeg >/dev/null 2>&1 && \
+	  /usr/bin/python3 -c 'import gi; gi.require_version("GstRtspServer", "1.0")' >/dev/null 2>&1 || { \
+	  if [ "$$(id -u)" = 0 ] && command -v apt-get >/dev/null; then \
+	    echo "installing $(TEST_TOOLS) with apt-get (for the camera bridge and MQTT tests)"; \
+	    (DEBIAN_FRONTEND=noninteractive apt-get install -y -qq $(TEST_TOOLS) >/dev/null 2>&1 || \
+	     (apt-get update -qq && DEBIAN_FRONTEND=noninteractive apt-get install -y -qq $(TEST_TOOLS) >/dev/null)) || \
+	    echo "apt-get could not install them: the bridge and MQTT tests will say so"; \
+	  else \
+	    echo "the bridge and MQTT tests need: sudo apt-get install $(TEST_TOOLS)"; \
+	  fi; }
 
 # Debian/Ubuntu ship venv support separately (python3-venv); install it when we may, else say how.
 $(PY):

@@ -34,6 +34,7 @@ class CameraAdmin(admin.ModelAdmin):
     list_filter = ("site", "active")
     readonly_fields = ("key_prefix", "last_seen_at", "created_at")
     filter_horizontal = ("allowed_people",)
+    exclude = ("stream_username", "stream_password")  # a stream's credentials are never shown (the console sets them)
 
 
 class AccessEventFaceInline(admin.TabularInline):

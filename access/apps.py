@@ -18,7 +18,8 @@ class AccessConfig(AppConfig):
         # Who changed a threshold or a policy, a camera (a new key_prefix = a key rotation) or a grant, and when.
         # Secrets are never written (faceaccess.audit drops any field named like one; listed here too).
         auditlog.register(Site)
-        auditlog.register(Camera, exclude_fields=["key_hash", "webhook_secret", "last_seen_at"])
+        auditlog.register(Camera, exclude_fields=["key_hash", "webhook_secret", "last_seen_at", "stream_username",
+                                                  "stream_password"])
         auditlog.register(AccessGrant)
         # Access rules: groups and levels with their people, doors and members; credentials without their secrets
         # (a PIN's hash and a card's number hash never enter the trail: "PIN set", "card …1234" do).

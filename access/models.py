@@ -22,6 +22,8 @@ from faceaccess.validity import ordered_validity
 from recognition.models import EMBEDDING_DIM, DetectedFace, StoredEmbedding
 
 from . import decisions, liveness
+from .bridge import keys as bridge_keys
+from .bridge import sources as bridge_sources
 from .rules import factors
 from .thresholds import default_match_threshold, validate_threshold
 
@@ -159,6 +161,24 @@ def new_webhook_secret() -> str:
     return secrets.token_hex(32)
 
 
+def validate_roi(value: object) -> None:
+    """A region of interest: null, or [x0, y0, x1, y1] fractions of the frame with x0 < x1 and y0 < y1."""
+    if value is None:
+        return
+    if (not isinstance(value, list) or len(value) != 4
+            or not all(isinstance(v, int | float) and not isinstance(v, bool) for v in value)):
+        raise ValidationError("a region is [x0, y0, x1, y1], four numbers between 0 and 1")
+    x0, y0, x1, y1 = value
+    if not (0 <= x0 < x1 <= 1 and 0 <= y0 < y1 <= 1):
+        raise ValidationError("a region is [x0, y0, x1, y1] with 0 <= x0 < x1 <= 1 and 0 <= y0 < y1 <= 1")
+
+
+def validate_mqtt_topic(value: str) -> None:
+    if value and (any(c in value for c in "+#\0") or value.startswith("$") or any(ord(c) < 32 for c in value)):
+        raise ValidationError("an MQTT topic to publish to has no wildcards (+, #), no control characters and "
+                              "does not start with $")
+
+
 def hash_api_key(key: str) -> str:
     return hashlib.sha256(key.encode()).hexdigest()
 
@@ -185,6 +205,34 @@ class Camera(models.Model):
     debounce_seconds = models.PositiveIntegerField(
         default=10, help_text="The same person granted again within this many seconds is logged as a repeat "
         "and opens nothing (0: off).")
+    # The camera bridge (access/bridge/): a stream the bridge reads and posts from, with the camera's own intake.
+    # The URL is stored without its credentials, which live apart and never leave the server except to the bridge.
+    stream_url = models.CharField(max_length=500, blank=True, help_text="rtsp://, http(s):// snapshot or MJPEG "
+                                  "URL, or /dev/videoN, read by the camera bridge (credentials kept apart).")
+    stream_kind = models.CharField(max_length=10, choices=bridge_sources.KIND_CHOICES, blank=True)
+    stream_username = models.CharField(max_length=200, blank=True)
+    stream_password = models.CharField(max_length=200, blank=True)
+    stream_fps = models.FloatField(default=5.0, validators=[MinValueValidator(0.1), MaxValueValidator(30.0)],
+                                   help_text="Frames per second the bridge looks at (a snapshot URL is polled "
+                                   "this often).")
+    motion_threshold = models.FloatField(
+        default=1.0, validators=[MinValueValidator(0.0), MaxValueValidator(100.0)],
+        help_text="Per cent of the region's pixels that must change between two frames before anything is "
+        "posted (0: no motion gate).")
+    stream_roi = models.JSONField(null=True, blank=True, validators=[validate_roi],
+                                  help_text="Region of interest (door zone) as [x0, y0, x1, y1] fractions of the "
+                                  "frame; empty: the whole frame.")
+    grant_cooldown_seconds = models.PositiveIntegerField(
+        default=10, help_text="After a grant the bridge posts nothing from this camera for this long (the person "
+        "is walking through).")
+    # MQTT (access/outputs/mqtt.py): an optional lock driven directly on a grant.
+    mqtt_unlock_topic = models.CharField(max_length=200, blank=True, validators=[validate_mqtt_topic],
+                                         help_text="Optional: publish the unlock payload here on every grant "
+                                         "(e.g. cmnd/door/POWER).")
+    mqtt_unlock_payload = models.CharField(max_length=200, default="ON", blank=True)
+    mqtt_lock_payload = models.CharField(max_length=200, default="OFF", blank=True,
+                                         help_text="Published after the pulse (empty: nothing).")
+    mqtt_pulse_seconds = models.FloatField(default=1.0, validators=[MinValueValidator(0.0), MaxValueValidator(600)])
 
     class Meta:
         ordering = ["site_id", "name"]
@@ -192,6 +240,15 @@ class Camera(models.Model):
 
     def __str__(self) -> str:
         return f"{self.site} / {self.name}"
+
+    def clean(self) -> None:
+        if self.stream_url:
+            try:
+                self.stream_kind = bridge_sources.check(self.stream_url, self.stream_kind)
+            except bridge_sources.BadSource as exc:
+                raise ValidationError({"stream_url": str(exc)}) from None
+        else:
+            self.stream_kind = ""
 
     def set_new_key(self) -> str:
         """Give the camera a fresh key and return it in clear (the only time it exists)."""
@@ -213,6 +270,10 @@ class Camera(models.Model):
     @classmethod
     def from_key(cls, key: str) -> Camera | None:
         prefix = cls.prefix_of(key)
+        if prefix and bridge_keys.is_bridge_prefix(prefix):  # the camera bridge posting for a camera with a stream
+            camera_id = bridge_keys.camera_id_of(key, settings.FACEACCESS_BRIDGE_TOKEN)
+            return one_or_none(cls.objects.select_related("site").filter(pk=camera_id).exclude(stream_url="")) \
+                if camera_id else None
         camera = one_or_none(cls.objects.select_related("site").filter(key_prefix=prefix)) if prefix else None
         return camera if camera is not None and camera.check_key(key) else None
 
@@ -410,6 +471,50 @@ class EventReview(models.Model):
 
     def __str__(self) -> str:
         return f"event {self.event_id}: {self.verdict}"
+
+
+class MqttDelivery(models.Model):
+    """One attempt to publish a decision to the MQTT broker (access/outputs/mqtt.py), shown with the event."""
+
+    event = models.ForeignKey(AccessEvent, on_delete=models.CASCADE, related_name="mqtt_deliveries")
+    attempt = models.PositiveSmallIntegerField()
+    delivered = models.BooleanField(default=False)
+    messages = models.PositiveSmallIntegerField(default=0, help_text="Messages the broker acknowledged.")
+    error = models.CharField(max_length=200, blank=True)
+    duration_ms = models.FloatField(null=True, blank=True)
+    created_at = models.DateTimeField(auto_now_add=True)
+
+    class Meta:
+        ordering = ["event_id", "attempt"]
+
+    def __str__(self) -> str:
+        return f"event {self.event_id} MQTT attempt {self.attempt}: {'ok' if self.delivered else self.error}"
+
+
+class StreamStatus(models.Model):
+    """What the camera bridge last said of a camera's stream (its own row: reports are frequent and are not
+    changes anybody made, so they stay out of the camera's audit trail)."""
+
+    camera = models.OneToOneField(Camera, on_delete=models.CASCADE, related_name="stream_status")
+    connected = models.BooleanField(default=False)
+    fps = models.FloatField(default=0.0, help_text="Frames read per second.")
+    last_error = models.CharField(max_length=200, blank=True)
+    last_frame_at = models.DateTimeField(null=True, blank=True)
+    reconnects = models.PositiveIntegerField(default=0)
+    posted = models.PositiveIntegerField(default=0, help_text="Snapshots posted since the bridge started.")
+    reported_at = models.DateTimeField(null=True, blank=True)
+
+    STALE_AFTER = dt.timedelta(seconds=30)  # the bridge reports every few seconds: silence this long is news
+
+    def __str__(self) -> str:
+        return f"camera {self.camera_id}: {'connected' if self.connected else 'down'}"
+
+    @property
+    def stale(self) -> bool:
+        """The bridge has not reported for a while (stopped, or cannot reach the web service)."""
+        from django.utils import timezone
+
+        return self.reported_at is None or timezone.now() - self.reported_at > self.STALE_AFTER
 
 
 # The access rules' tables (groups, levels, holidays, credentials) live in access.rules.models; imported here so

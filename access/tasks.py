@@ -15,7 +15,8 @@ from faceaccess.jobs import TASK_OPTIONS, RowTask
 from .lifecycle import retention, sweeper
 from .model_switch import reembed
 from .model_switch.state import REEMBED_CHUNK
-from .outputs import webhooks
+from .outputs import mqtt, webhooks
+from .outputs.mqtt import DELIVER_MQTT, MQTT_RELOCK, PUBLISH_AVAILABILITY
 from .outputs.webhooks import DELIVER_WEBHOOK
 from .snapshots import processing
 from .snapshots.channel import HEADER, PROCESS_SNAPSHOT
@@ -58,6 +59,30 @@ def deliver_webhook(self, event_id: int, attempt: int | None = None, waits: int 
         raise self.retry(args=(event_id,), kwargs={"attempt": attempt + 1, "waits": 0},
                          countdown=webhooks.backoff_seconds(attempt))
     return outcome
+
+
+@shared_task(bind=True, name=DELIVER_MQTT, ignore_result=True, acks_late=True, max_retries=None)
+def deliver_mqtt(self, event_id: int, attempt: int = 1) -> str:
+    """One attempt to publish the event to the MQTT broker (QoS 1, every message acknowledged); a failed one is
+    retried with exponential back-off until FACEACCESS_MQTT_RETRIES. Each attempt is recorded on the event."""
+    outcome = mqtt.deliver(event_id, attempt)
+    if outcome == "retry":
+        raise self.retry(args=(event_id,), kwargs={"attempt": attempt + 1}, countdown=mqtt.backoff_seconds(attempt))
+    return outcome
+
+
+@shared_task(bind=True, name=MQTT_RELOCK, ignore_result=True, acks_late=True, max_retries=5)
+def mqtt_relock(self, camera_id: int) -> None:
+    """The end of a lock's unlock pulse (queued with the pulse as countdown)."""
+    if not mqtt.relock(camera_id):
+        raise self.retry(countdown=mqtt.backoff_seconds(self.request.retries + 1))
+
+
+@shared_task(bind=True, name=PUBLISH_AVAILABILITY, ignore_result=True, max_retries=3)
+def publish_mqtt_availability(self, camera_id: int) -> None:
+    """A camera's retained availability (and discovery), when its stream goes down or comes back."""
+    if not mqtt.announce(camera_id):
+        raise self.retry(countdown=mqtt.backoff_seconds(self.request.retries + 1))
 
 
 @shared_task(name=SWEEP, ignore_result=True)

@@ -34,7 +34,7 @@ def _live_context() -> dict:
             AccessEvent.objects.select_related("site", "camera", "person").prefetch_related(
                 faces_without_vectors())[:LATEST]
         ),
-        "cameras": list(Camera.objects.select_related("site").order_by("-last_seen_at", "name")[:20]),
+        "cameras": list(Camera.objects.select_related("site", "stream_status").order_by("-last_seen_at", "name")[:20]),
     }
 
 

@@ -10,6 +10,8 @@ from access.models import Camera, Site
 from access.thresholds import set_threshold
 from enrollment.models import Person
 
+from .stream_form import STREAM_FIELDS, STREAM_WIDGETS, StreamFieldsMixin
+
 
 class DateTimeInput(forms.DateTimeInput):
     input_type = "datetime-local"
@@ -78,17 +80,19 @@ class SiteForm(forms.ModelForm):
         return super().save(commit)
 
 
-class CameraForm(forms.ModelForm):
+class CameraForm(StreamFieldsMixin, forms.ModelForm):
     class Meta:
         model = Camera
-        fields = ["name", "active", "allowed_people", "webhook_url", "debounce_seconds", "verification"]
-        widgets = {"allowed_people": forms.SelectMultiple(attrs={"size": 6})}
+        fields = ["name", "active", "allowed_people", "webhook_url", "debounce_seconds", "verification",
+                  *STREAM_FIELDS]
+        widgets = {"allowed_people": forms.SelectMultiple(attrs={"size": 6}), **STREAM_WIDGETS}
         help_texts = {"allowed_people": "Empty: every person of the site may pass. Otherwise only these people.",
                       "active": "An inactive camera's key is refused."}
 
     def __init__(self, *args, **kwargs):
         super().__init__(*args, **kwargs)
         self.fields["debounce_seconds"].required = False
+        self.init_stream_fields()
 
     def clean_name(self) -> str:
         """A second camera of the same name on the site is a form error, not a 500 (the form has no ``site``

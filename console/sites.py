@@ -5,6 +5,7 @@ from __future__ import annotations
 
 from django.contrib import messages
 from django.db import transaction
+from django.db.models import Prefetch
 from django.shortcuts import get_object_or_404, redirect, render
 from django.views.decorators.http import require_POST
 
@@ -19,7 +20,8 @@ from .forms import CameraForm, SiteForm
 
 @role_required()
 def site_list(request):
-    sites = Site.objects.prefetch_related("cameras").order_by("name")
+    sites = Site.objects.prefetch_related(Prefetch("cameras", Camera.objects.select_related("stream_status"))) \
+        .order_by("name")
     return render(request, "console/sites.html", {"sites": sites})
 
 

@@ -1,12 +1,12 @@
 """`make run`: the whole system on one machine, in the foreground, until Ctrl-C.
 
 Starts (in this order) the embedded PostgreSQL and Redis unless DATABASE_URL / REDIS_URL are given,
-migrates, makes sure an admin account exists, then the Celery engine worker and the web server (waitress,
-held against slow clients: `faceaccess.serve`). While it runs it watches the embedded PostgreSQL and Redis and
-restarts one that died (on the same port and data, saying so); the web server and the worker reconnect by
-themselves. It restarts a worker or the web server that exited (giving up after repeated quick failures), and a
-worker that is alive but has stopped taking messages from its queue (`faceaccess.watchdog`). Ctrl-C (or SIGTERM)
-stops everything in reverse order; all state stays under the data dir.
+migrates, makes sure an admin account exists, then the Celery engine worker, the web server (waitress,
+held against slow clients: `faceaccess.serve`) and the camera bridge (`manage.py run_bridge`). While it runs it
+watches the embedded PostgreSQL and Redis and restarts one that died (on the same port and data, saying so); the
+web server and the worker reconnect by themselves. It restarts a worker or the web server that exited (giving up
+after repeated quick failures), and a worker that is alive but has stopped taking messages from its queue
+(`faceaccess.watchdog`). Ctrl-C (or SIGTERM) stops everything in reverse order; all state stays under the data dir.
 """
 
 from __future__ import annotations
@@ -327,6 +327,9 @@ def main(argv: list[str] | None = None) -> int:
             login = _prepare_django()
             from django.conf import settings  # configured by _prepare_django
             env = {**os.environ, "DJANGO_SETTINGS_MODULE": "faceaccess.settings", "PYTHONUNBUFFERED": "1"}
+            # The camera bridge's token, shared by the web server and the bridge (kept under the data dir).
+            if not env_str("FACEACCESS_BRIDGE_TOKEN"):
+                env["FACEACCESS_BRIDGE_TOKEN"] = stored_secret("bridge-token", data)
             # The first snapshot after start should not pay for loading the models.
             env.setdefault("FACEACCESS_PRELOAD_PIPELINE", "1")
             # prefork with one child: the parent enforces the hard time limit by killing the child, and
@@ -353,6 +356,13 @@ def main(argv: list[str] | None = None) -> int:
             _wait_worker(procs)
             # Only now: a worker that is still loading its engine is not stuck.
             watchdogs = [_watchdog(worker, "gpu", "faceaccess@"), _watchdog(io_worker, "celery", "io@")]
+            # The camera bridge (access/bridge/) once the web server answers: it reads its cameras from there and
+            # waits quietly until one has a stream (README "Connect a camera").
+            bridge = Child("camera bridge", [sys.executable, "manage.py", "run_bridge", "--server", base], env,
+                           grace=10.0)
+            bridge.start()
+            stack.callback(bridge.stop)
+            children.append(bridge)
             _banner(base, data, login)
             while True:
                 for child in children:

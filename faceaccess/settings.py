@@ -287,6 +287,9 @@ CELERY_TASK_ROUTES = {
     "access.tasks.apply_retention": {"queue": "celery"},
     "access.tasks.sweep": {"queue": "celery"},
     "access.tasks.deliver_webhook": {"queue": "celery"},
+    "access.tasks.deliver_mqtt": {"queue": "celery"},
+    "access.tasks.mqtt_relock": {"queue": "celery"},
+    "access.tasks.publish_mqtt_availability": {"queue": "celery"},
     # Priority 0 (first) .. 9 (last): bulk work goes last, so a worker takes it after every door snapshot waiting,
     # also those that a busy camera queued behind its others (access.snapshots.intake.fair_priority).
     "access.tasks.reembed_chunk": {"queue": FACEACCESS_BULK_QUEUE, "priority": 9},
@@ -330,6 +333,24 @@ FACEACCESS_WEBHOOK_BUSY_RETRY_SECONDS = env_float("FACEACCESS_WEBHOOK_BUSY_RETRY
 # Webhooks go to public addresses only (faceaccess/outbound.py), except to these networks and host names
 # (comma-separated CIDRs, addresses, names; ".lan" for every name under lan): a lock controller on the LAN.
 FACEACCESS_WEBHOOK_ALLOW = env_list("FACEACCESS_WEBHOOK_ALLOW", [])
+# MQTT out (access/outputs/mqtt.py, README "MQTT and Home Assistant"): off unless a broker URL is set
+# (mqtt://host:1883, or mqtts://host:8883 for TLS, verified against FACEACCESS_MQTT_CA_FILE or the system's CAs).
+FACEACCESS_MQTT_URL = env_str("FACEACCESS_MQTT_URL", "")
+FACEACCESS_MQTT_USERNAME = env_str("FACEACCESS_MQTT_USERNAME", "")
+FACEACCESS_MQTT_PASSWORD = env_str("FACEACCESS_MQTT_PASSWORD", "")
+FACEACCESS_MQTT_CA_FILE = env_str("FACEACCESS_MQTT_CA_FILE", "")
+FACEACCESS_MQTT_TOPIC_PREFIX = env_str("FACEACCESS_MQTT_TOPIC_PREFIX", "faceaccess")
+FACEACCESS_MQTT_DISCOVERY_PREFIX = env_str("FACEACCESS_MQTT_DISCOVERY_PREFIX", "homeassistant")  # "": none
+FACEACCESS_MQTT_TIMEOUT = env_float("FACEACCESS_MQTT_TIMEOUT", 3.0)  # connect + every acknowledgement, per attempt
+FACEACCESS_MQTT_RETRIES = env_int("FACEACCESS_MQTT_RETRIES", 5)
+# The console as people reach it, for the event links in MQTT messages.
+FACEACCESS_PUBLIC_URL = env_str("FACEACCESS_PUBLIC_URL", "http://127.0.0.1:8000").rstrip("/")
+FACEACCESS_MQTT_BACKOFF_SECONDS = env_float("FACEACCESS_MQTT_BACKOFF_SECONDS", 2.0)
+# The camera bridge (access/bridge/, README "Connect a camera"): it asks the web service for its cameras with this
+# token and posts each camera's frames with a key derived from it. Empty: no bridge is let in. `make run` generates
+# one under the data dir and gives it to its web server and its bridge; elsewhere set the same value for both.
+FACEACCESS_BRIDGE_TOKEN = env_str("FACEACCESS_BRIDGE_TOKEN", "")
+FACEACCESS_BRIDGE_SERVER = env_str("FACEACCESS_BRIDGE_SERVER", "http://127.0.0.1:8000")
 
 # --- REST API ------------------------------------------------------------------------------------
 REST_FRAMEWORK = {

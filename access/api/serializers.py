@@ -6,7 +6,8 @@ from django.core.exceptions import ValidationError as DjangoValidationError
 from rest_framework import serializers
 
 from access import liveness, naming
-from access.models import AccessEvent, AccessEventFace, Camera, Site, WebhookDelivery
+from access.bridge import sources
+from access.models import AccessEvent, AccessEventFace, Camera, MqttDelivery, Site, StreamStatus, WebhookDelivery
 from access.thresholds import set_threshold
 from enrollment.api.serializers import PersonSerializer
 from enrollment.models import Person
@@ -95,11 +96,59 @@ class CameraSerializer(serializers.ModelSerializer):
         help_text="Empty: every active person of the site may pass; otherwise only these people.",
     )
 
+    # The camera bridge's source (README "Connect a camera"): a URL given with credentials is stored without them;
+    # the credentials are write-only and never shown again (only the bridge, with its token, reads them).
+    stream_url = serializers.CharField(max_length=500, allow_blank=True, required=False,
+                                       help_text="rtsp://, http(s):// (snapshot or MJPEG) or /dev/videoN; "
+                                       "user:password@ in it is stored apart and never shown.")
+    stream_username = serializers.CharField(max_length=200, allow_blank=True, required=False, write_only=True)
+    stream_password = serializers.CharField(max_length=200, allow_blank=True, required=False, write_only=True,
+                                            style={"input_type": "password"})
+    stream_has_credentials = serializers.SerializerMethodField()
+    stream_status = serializers.SerializerMethodField(help_text="What the camera bridge last reported (null: "
+                                                      "no report yet).")
+
     class Meta:
         model = Camera
         fields = ["id", "url", "site", "name", "active", "key_prefix", "allowed_people", "webhook_url",
-                  "debounce_seconds", "verification", "last_seen_at", "created_at"]
+                  "debounce_seconds", "verification", "last_seen_at", "created_at",
+                  "stream_url", "stream_kind", "stream_username", "stream_password", "stream_has_credentials",
+                  "stream_fps", "motion_threshold", "stream_roi", "grant_cooldown_seconds", "stream_status",
+                  "mqtt_unlock_topic", "mqtt_unlock_payload", "mqtt_lock_payload", "mqtt_pulse_seconds"]
         read_only_fields = ["key_prefix", "last_seen_at", "created_at"]
+
+    def get_stream_has_credentials(self, camera: Camera) -> bool:
+        return bool(camera.stream_username or camera.stream_password)
+
+    def get_stream_status(self, camera: Camera) -> dict | None:
+        try:
+            status = camera.stream_status
+        except StreamStatus.DoesNotExist:
+            return None
+        return stream_status_dict(status)
+
+    def validate(self, attrs: dict) -> dict:
+        attrs = super().validate(attrs)
+        instance = self.instance
+        if "stream_url" in attrs:
+            try:
+                bare, user, password = sources.split_credentials(attrs["stream_url"])
+            except sources.BadSource as exc:
+                raise serializers.ValidationError({"stream_url": [str(exc)]}) from None
+            attrs["stream_url"] = bare
+            if user or password:
+                attrs.setdefault("stream_username", user)
+                attrs.setdefault("stream_password", password)
+            if not bare:
+                attrs.update(stream_username="", stream_password="", stream_kind="")
+        url = attrs.get("stream_url", instance.stream_url if instance else "")
+        if url:
+            kind = attrs.get("stream_kind", "" if "stream_url" in attrs or instance is None else instance.stream_kind)
+            try:
+                attrs["stream_kind"] = sources.check(url, kind)
+            except sources.BadSource as exc:
+                raise serializers.ValidationError({"stream_url": [str(exc)]}) from None
+        return attrs
 
 
 class CameraCreatedSerializer(CameraSerializer):
@@ -128,6 +177,19 @@ class CameraSecretSerializer(CameraSerializer):
         fields = [*CameraSerializer.Meta.fields, "webhook_secret"]
 
 
+def stream_status_dict(status: StreamStatus) -> dict:
+    return {"connected": status.connected, "fps": status.fps, "last_error": status.last_error,
+            "last_frame_at": status.last_frame_at, "reconnects": status.reconnects, "posted": status.posted,
+            "reported_at": status.reported_at}
+
+
+class MqttDeliverySerializer(BuiltOnceModelSerializer):
+    class Meta:
+        model = MqttDelivery
+        fields = ["attempt", "delivered", "messages", "error", "duration_ms", "created_at"]
+        read_only_fields = fields
+
+
 class WebhookDeliverySerializer(BuiltOnceModelSerializer):
     class Meta:
         model = WebhookDelivery
@@ -150,6 +212,7 @@ class AccessEventSerializer(BuiltOnceModelSerializer):
     person_name = serializers.CharField(source="person.name", read_only=True, default=None)
     faces = AccessEventFaceSerializer(many=True, read_only=True)
     webhook_deliveries = WebhookDeliverySerializer(many=True, read_only=True)
+    mqtt_deliveries = MqttDeliverySerializer(many=True, read_only=True)
     timings = serializers.JSONField(
         read_only=True,
         help_text="Milliseconds per stage, as the web process and the worker measured them: parse (auth, upload "
@@ -166,7 +229,7 @@ class AccessEventSerializer(BuiltOnceModelSerializer):
             "received_at", "captured_at", "processed_at", "latency_ms", "threshold", "min_face_px",
             "min_detection_score", "liveness_policy", "liveness_threshold", "liveness", "reason_code",
             "verification", "second_factor", "model_name", "model_version", "image_width", "image_height",
-            "idempotency_key", "repeat_of", "faces", "webhook_deliveries", "timings",
+            "idempotency_key", "repeat_of", "faces", "webhook_deliveries", "mqtt_deliveries", "timings",
         ]
         read_only_fields = fields
 

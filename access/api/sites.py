@@ -32,7 +32,7 @@ class CameraViewSet(RoleAPIMixin, viewsets.ModelViewSet):
     serializer_class = CameraSerializer
 
     def get_queryset(self):
-        queryset = Camera.objects.select_related("site").prefetch_related("allowed_people")
+        queryset = Camera.objects.select_related("site", "stream_status").prefetch_related("allowed_people")
         site = self.request.query_params.get("site", "")
         return queryset.filter(site_id=int(site)) if site.isdigit() else queryset
 

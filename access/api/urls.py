@@ -14,6 +14,7 @@ from enrollment.api.views import FaceImageViewSet
 from faceaccess.api.audit import AuditLogViewSet
 from faceaccess.api.auth import ObtainTokenView
 
+from .bridge import BridgeCamerasView, BridgeStatusView
 from .embedder import EmbedderActionView, EmbedderView
 from .events import AccessEventViewSet
 from .people import PersonViewSet
@@ -92,5 +93,7 @@ urlpatterns = [
     path("people/<int:pk>/credentials/", PersonCredentialsView.as_view(), name="person-credentials"),
     path("people/<int:pk>/access/", PersonAccessView.as_view(), name="person-access"),
     path("pin-lockouts/", PinLockoutsView.as_view(), name="pin-lockouts"),
+    path("bridge/cameras/", BridgeCamerasView.as_view(), name="bridge-cameras"),
+    path("bridge/status/", BridgeStatusView.as_view(), name="bridge-status"),
     path("", include(router.urls)),
 ]

@@ -11,7 +11,8 @@ own and no signal handler.
   first grant up (:func:`first_granted_within`) before its write and stores it with the decision, so the
   answer the camera waits for already says whether it was a repeat.
 - Outputs: a camera with a ``webhook_url`` gets every decided event that is not a repeat
-  (:mod:`access.outputs.webhooks`), queued on the I/O worker so that a slow receiver never delays recognition.
+  (:mod:`access.outputs.webhooks`), queued on the I/O worker so that a slow receiver never delays recognition;
+  with an MQTT broker configured, the same events are published there (:mod:`access.outputs.mqtt`), also queued.
 """
 
 from __future__ import annotations
@@ -22,6 +23,7 @@ import logging
 from faceaccess.jobs import send
 
 from ..models import AccessEvent, Camera
+from . import mqtt
 from .webhooks import DELIVER_WEBHOOK
 
 log = logging.getLogger(__name__)
@@ -48,3 +50,5 @@ def decided(event_id: int, camera: Camera | None, repeat_of: int | None) -> None
             send(DELIVER_WEBHOOK, event_id)
         except Exception as exc:  # the broker is down: the delivery is lost, the decision is not
             log.warning("could not queue the webhook of event %s: %s", event_id, exc)
+    if mqtt.enabled():  # on the I/O worker too: a dead broker never delays the decision
+        mqtt.queue_event(event_id)
