@@ -16,7 +16,7 @@ from rest_framework.response import Response
 from rest_framework.reverse import reverse
 from rest_framework.views import APIView
 
-from access.models import CAPTURED_AT_MAX_AHEAD, CAPTURED_AT_MIN, AccessEvent, Camera, Site
+from access.models import CAPTURED_AT_MAX_AHEAD, CAPTURED_AT_MIN, AccessEvent, Camera
 from access.rules import credentials, factors
 from access.snapshots.card_only import decide_card
 from access.snapshots.intake import create_event, requeue_if_never_queued, wait_for
@@ -98,7 +98,7 @@ def snapshot_queue() -> str:
 def refuse_over_site_resolution(camera: Camera, upload: ImageUpload) -> None:
     """413 before anything is stored when the snapshot has more pixels than the camera's site accepts: a larger
     frame costs the engine (one worker for every door) more time, and a door camera never needs it."""
-    limit = Site.objects.filter(pk=camera.site_id).values_list("max_snapshot_pixels", flat=True).first() or 0
+    limit = camera.site.max_snapshot_pixels  # the site came with the camera (Camera.from_key)
     pixels = upload.width * upload.height
     if limit and pixels > limit:
         raise ApiError("too_many_pixels",

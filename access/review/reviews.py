@@ -3,10 +3,12 @@
 
 from __future__ import annotations
 
+import datetime as dt
+
 from django.db import transaction
 
 from enrollment.adopt import enroll_known_face
-from enrollment.models import Person
+from enrollment.models import FaceImage, Person
 
 from ..models import AccessEvent, AccessEventFace, EventReview, ImpostorExample
 
@@ -81,8 +83,8 @@ UNDO_WINDOW_S = 600  # a reviewer may take back their own review for ten minutes
 @transaction.atomic
 def undo_review(review: EventReview, user, is_admin: bool = False) -> None:
     """Take back ``review``: by its reviewer within ``UNDO_WINDOW_S``, or by an admin. A "not X" review also
-    drops the impostor example it created; a face it added to somebody's photos stays (delete that photo on the
-    person's page). The review's deletion is in the audit trail (EventReview is registered)."""
+    drops the impostor example it created, and an "is X, add to their photos" review the photo it added (with its
+    embedding and files). The review's deletion is in the audit trail (EventReview is registered)."""
     from django.utils import timezone
 
     if not is_admin:
@@ -93,4 +95,8 @@ def undo_review(review: EventReview, user, is_admin: bool = False) -> None:
     if review.verdict == EventReview.Verdict.NOT_PERSON:
         ImpostorExample.objects.filter(person_id=review.person_id, event_face__event_id=review.event_id,
                                        event_face__index=review.face_index).delete()
+    if review.verdict == EventReview.Verdict.IS_PERSON and review.added_to_enrollment:
+        # enroll_event_face names the photo after its event; only one made since the review (not an older one).
+        FaceImage.objects.filter(person_id=review.person_id, original_name=f"event {review.event_id}",
+                                 uploaded_at__gte=review.created_at - dt.timedelta(seconds=5)).delete()
     review.delete()

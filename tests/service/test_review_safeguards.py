@@ -82,3 +82,21 @@ def test_next_unreviewed_leads_through_the_queue(staff, site, camera):
     assert f'href="/events/{older.pk}/" data-key="j"' in client.get(f"/events/{newer.pk}/").content.decode()
     response = client.post(f"/events/{newer.pk}/review/", {"verdict": "confirmed", "then": "next"})
     assert response["Location"] == f"/events/{older.pk}/"
+
+
+def test_undoing_is_x_and_add_removes_the_photo_it_added(staff, site, camera, media):
+    from django.core.files.base import ContentFile
+
+    from access.models import EventReview
+    from access.review.reviews import review, undo_review
+    from enrollment.models import FaceEmbedding, FaceImage
+
+    from .conftest import image_bytes
+
+    ada = make_person("Ada", sites=[site])
+    event = AccessEvent.objects.get(pk=event_with(site, camera, "unknown", None).pk)
+    event.snapshot.save("snap.jpg", ContentFile(image_bytes()), save=True)
+    done = review(event, "is_person", staff.operator, person=ada, add_to_enrollment=True)
+    assert done.added_to_enrollment and FaceImage.objects.filter(person=ada).count() == 1
+    undo_review(EventReview.objects.get(), staff.operator)
+    assert not FaceImage.objects.filter(person=ada).exists() and not FaceEmbedding.objects.filter(person=ada).exists()
