@@ -11,12 +11,12 @@ from access.bridge import sources
 STREAM_FIELDS = ["stream_url", "stream_kind", "stream_username", "stream_password", "stream_fps", "motion_threshold",
                  "stream_roi", "grant_cooldown_seconds", "mqtt_unlock_topic", "mqtt_unlock_payload",
                  "mqtt_lock_payload", "mqtt_pulse_seconds"]
-WIDE = "width:100%;max-width:36rem"  # a camera URL is long
+WIDE = "wide-input"  # a camera URL is long (console.css; the CSP allows no style attribute)
 STREAM_WIDGETS = {"stream_password": forms.PasswordInput(render_value=False, attrs={"autocomplete": "new-password"}),
                   "stream_url": forms.TextInput(attrs={"placeholder": "rtsp://user:password@192.168.1.20:554/stream2",
-                                                       "style": WIDE, "autocomplete": "off"}),
+                                                       "class": WIDE, "autocomplete": "off"}),
                   "stream_roi": forms.TextInput(attrs={"placeholder": "[0.25, 0.0, 0.75, 1.0]"}),
-                  "mqtt_unlock_topic": forms.TextInput(attrs={"style": WIDE})}
+                  "mqtt_unlock_topic": forms.TextInput(attrs={"class": WIDE})}
 LABELS = {"stream_url": "Stream URL", "stream_kind": "Source kind", "stream_username": "Stream user name",
           "stream_password": "Stream password", "stream_fps": "Frames looked at per second",
           "motion_threshold": "Motion gate (% of the region changing)", "stream_roi": "Door zone",

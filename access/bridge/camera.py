@@ -1,9 +1,7 @@
 """One camera in the bridge: a thread that keeps its source open (reconnecting with back-off), looks at its frames
 at the camera's sampling rate, and when the door zone moves posts the sharpest frame of a short burst through the
 camera intake, as the camera. After a grant it posts nothing for the camera's cooldown: the person is walking
-through, and the server would only log repeats. The bridge cannot tell people apart before the server does, so the
-cooldown ends early when the door zone has been still for NEW_ARRIVAL_STILL_S and then moves again: somebody new
-(or the same person again, whom the server then logs as a repeat), not the same walk-through.
+through, and the server would only log repeats.
 
 Every post carries a fresh idempotency key, reused only when the same frame is sent again (the server was
 overloaded or did not answer), so a frame is never decided twice, also across a dropped stream.
@@ -28,7 +26,6 @@ from .capture import Reader, StreamError, open_source
 from .motion import MotionGate, best_frame
 
 log = logging.getLogger("access.bridge")
-NEW_ARRIVAL_STILL_S = 1.0  # a still door zone this long, then motion: a new arrival ends a cooldown
 BURST = 3  # frames looked at after motion; the sharpest is posted
 WAIT_S = 5.0  # ?wait= for the decision
 POST_TRIES = 3
@@ -98,36 +95,13 @@ class Decision:
     frame_at: float
 
 
-@dataclass
-class Cooldown:
-    """No posts for ``seconds`` after a grant, unless the door zone went still for ``still_s`` and moved again."""
-
-    still_s: float = NEW_ARRIVAL_STILL_S
-    until: float = 0.0
-    still_since: float | None = None
-
-    def start(self, now: float, seconds: float) -> None:
-        self.until, self.still_since = now + seconds, None
-
-    def active(self, moved: bool, now: float) -> bool:
-        """Whether a post is held back now; ``moved``: the motion gate's verdict on this frame."""
-        if not moved:
-            if self.still_since is None:
-                self.still_since = now
-            return now < self.until
-        if now < self.until and self.still_since is not None and now - self.still_since >= self.still_s:
-            self.until = 0.0  # still, then moving: somebody new
-        self.still_since = None
-        return now < self.until
-
-
 class CameraLoop(threading.Thread):
     def __init__(self, config: CameraConfig, server: str):
         super().__init__(name=f"bridge-camera-{config.id}", daemon=True)
         self.config, self.server = config, server.rstrip("/")
         self.status = Status()
         self.stopping = threading.Event()
-        self.cooldown = Cooldown()
+        self.cooldown_until = 0.0
         self.next_post_at = 0.0
         self.decisions: list[Decision] = []  # for the benchmark and the tests
 
@@ -177,7 +151,7 @@ class CameraLoop(threading.Thread):
             frame, at = self._read(reader)
             moved = gate.moved(frame)
             now = time.monotonic()
-            if self.cooldown.active(moved, now) or not moved or now < self.next_post_at:
+            if not moved or now < self.cooldown_until or now < self.next_post_at:
                 continue
             burst, times = [frame], [at]
             for _ in range(BURST - 1):  # the stream's next frames, not the next sampled ones: no waiting
@@ -229,7 +203,7 @@ class CameraLoop(threading.Thread):
                             data.get("person_name"), posted_at, time.time(), frame_at)
         self.decisions.append(decision)
         if decision.decision == "granted":
-            self.cooldown.start(time.monotonic(), self.config.cooldown_seconds)
+            self.cooldown_until = time.monotonic() + self.config.cooldown_seconds
         log.info("%s: event %s %s%s, %.0f ms after the frame", self.config.label(), decision.event,
                  decision.decision, f" ({decision.person})" if decision.person else "",
                  (decision.decided_at - frame_at) * 1000.0)

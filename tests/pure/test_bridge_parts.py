@@ -104,20 +104,3 @@ for url, kind in (("rtsp://127.0.0.1:{port}/door", "rtsp"), ("http://127.0.0.1:{
     assert done.returncode == 0, output
     assert output.count("failed:") == 3 and "S3cret" not in output and "viewer" not in output, output
 
-
-def test_a_cooldown_holds_the_walk_through_but_not_a_new_arrival():
-    from access.bridge.camera import Cooldown
-
-    cooldown = Cooldown(still_s=1.0)
-    cooldown.start(now=0.0, seconds=10.0)
-    # the granted person walks through: motion all along, nothing posted
-    assert all(cooldown.active(moved=True, now=t / 10) for t in range(1, 30))
-    # the zone goes still for 0.5 s and moves again: the same walk-through, still held
-    assert cooldown.active(moved=False, now=3.0) and cooldown.active(moved=False, now=3.5)
-    assert cooldown.active(moved=True, now=3.6)
-    # still for a second and more, then motion: somebody new, posted at once
-    assert cooldown.active(moved=False, now=4.0) and cooldown.active(moved=False, now=5.2)
-    assert not cooldown.active(moved=True, now=5.3)
-    # a cooldown that ran out lets everything through; a new grant starts another
-    cooldown.start(now=6.0, seconds=2.0)
-    assert cooldown.active(moved=True, now=7.9) and not cooldown.active(moved=True, now=8.1)
