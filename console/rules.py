@@ -6,6 +6,7 @@ from __future__ import annotations
 
 from django import forms
 from django.contrib import messages
+from django.http import HttpResponse
 from django.shortcuts import get_object_or_404, redirect, render
 from django.views.decorators.http import require_POST
 
@@ -131,35 +132,37 @@ def rules_index(request):
     })
 
 
+def _save_or_delete(request, form, row, noun: str, saved_message) -> HttpResponse | None:
+    """A POST of an edit page: delete ``row`` (its Delete button) or save the valid form, then back to the rules
+    page with a message; None when the page is to be shown (a GET, or a form with errors)."""
+    if request.method != "POST":
+        return None
+    if request.POST.get("delete") and row is not None:
+        row.delete()
+        messages.success(request, f"{noun} {row.name} deleted.")
+        return redirect("console:rules")
+    if form.is_valid():
+        messages.success(request, saved_message(form.save()))
+        return redirect("console:rules")
+    return None
+
+
 @role_required(roles.ADMINS)
 def group_edit(request, pk: int | None = None):
     group = get_object_or_404(PersonGroup, pk=pk) if pk else None
     form = GroupForm(request.POST or None, instance=group)
-    if request.method == "POST":
-        if request.POST.get("delete") and group is not None:
-            group.delete()
-            messages.success(request, f"Group {group.name} deleted.")
-            return redirect("console:rules")
-        if form.is_valid():
-            saved = form.save()
-            messages.success(request, f"Group {saved.name} saved.")
-            return redirect("console:rules")
-    return render(request, "console/group_form.html", {"form": form, "group": group})
+    done = _save_or_delete(request, form, group, "Group", lambda saved: f"Group {saved.name} saved.")
+    return done or render(request, "console/group_form.html", {"form": form, "group": group})
 
 
 @role_required(roles.ADMINS)
 def level_edit(request, pk: int | None = None):
     level = get_object_or_404(AccessLevel, pk=pk) if pk else None
     form = LevelForm(request.POST or None, instance=level)
-    if request.method == "POST":
-        if request.POST.get("delete") and level is not None:
-            level.delete()
-            messages.success(request, f"Access level {level.name} deleted.")
-            return redirect("console:rules")
-        if form.is_valid():
-            saved = form.save()
-            messages.success(request, f"Access level {saved.name} saved: {summary(saved)}.")
-            return redirect("console:rules")
+    done = _save_or_delete(request, form, level, "Access level",
+                           lambda saved: f"Access level {saved.name} saved: {summary(saved)}.")
+    if done:
+        return done
     shown = getattr(form, "parsed", None)
     if shown is None:
         shown = schedule.parse(level.schedule) if level is not None else ()

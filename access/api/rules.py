@@ -18,6 +18,7 @@ from enrollment.models import Person
 from faceaccess import roles
 from faceaccess.api.base import RoleAPIMixin, record_actor
 from faceaccess.api.errors import ApiError
+from faceaccess.api.serializers import OrderedValidityMixin
 
 from .base import RoleAPI
 
@@ -32,7 +33,7 @@ class PersonGroupSerializer(serializers.ModelSerializer):
         read_only_fields = ["created_at"]
 
 
-class AccessLevelSerializer(serializers.ModelSerializer):
+class AccessLevelSerializer(OrderedValidityMixin, serializers.ModelSerializer):
     url = serializers.HyperlinkedIdentityField(view_name="api:accesslevel-detail")
     schedule = serializers.JSONField(
         required=False, help_text='Ranges per weekday in each site\'s local time: {"mon": [["18:00", "22:00"]], '
@@ -65,13 +66,6 @@ class AccessLevelSerializer(serializers.ModelSerializer):
             return schedule.dump(schedule.parse(value))  # stored in one normal form
         except schedule.ScheduleError as exc:
             raise serializers.ValidationError(str(exc)) from None
-
-    def validate(self, attrs: dict) -> dict:
-        start = attrs.get("valid_from", getattr(self.instance, "valid_from", None))
-        end = attrs.get("valid_until", getattr(self.instance, "valid_until", None))
-        if start and end and start > end:
-            raise serializers.ValidationError({"valid_until": "must not be before valid_from"})
-        return attrs
 
 
 class HolidaySerializer(serializers.ModelSerializer):

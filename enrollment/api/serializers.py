@@ -6,9 +6,10 @@ from rest_framework import serializers
 from rest_framework.reverse import reverse
 
 from enrollment.models import FaceImage, Person
+from faceaccess.api.serializers import OrderedValidityMixin
 
 
-class PersonSerializer(serializers.ModelSerializer):
+class PersonSerializer(OrderedValidityMixin, serializers.ModelSerializer):
     url = serializers.HyperlinkedIdentityField(view_name="api:person-detail")
     faces_url = serializers.SerializerMethodField()
     face_count = serializers.IntegerField(read_only=True, required=False)
@@ -24,13 +25,6 @@ class PersonSerializer(serializers.ModelSerializer):
 
     def get_faces_url(self, obj: Person) -> str:
         return reverse("api:person-faces", args=[obj.pk], request=self.context.get("request"))
-
-    def validate(self, attrs: dict) -> dict:
-        start = attrs.get("valid_from", getattr(self.instance, "valid_from", None))
-        end = attrs.get("valid_until", getattr(self.instance, "valid_until", None))
-        if start and end and start > end:
-            raise serializers.ValidationError({"valid_until": "must not be before valid_from"})
-        return attrs
 
 
 class CandidateFaceSerializer(serializers.Serializer):

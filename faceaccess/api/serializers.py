@@ -24,3 +24,16 @@ class BuiltOnceModelSerializer(serializers.ModelSerializer):
             built = super().get_fields()
             cls._fields_built_once = built
         return copy.deepcopy(built)
+
+
+class OrderedValidityMixin:
+    """A serializer of a row with a validity window (``valid_from`` .. ``valid_until``): a 400 naming the field
+    when the window ends before it starts (the database's constraint, faceaccess.validity, would give a 500)."""
+
+    def validate(self, attrs: dict) -> dict:
+        attrs = super().validate(attrs)
+        start = attrs.get("valid_from", getattr(self.instance, "valid_from", None))
+        end = attrs.get("valid_until", getattr(self.instance, "valid_until", None))
+        if start and end and start > end:
+            raise serializers.ValidationError({"valid_until": "must not be before valid_from"})
+        return attrs
