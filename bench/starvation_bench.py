@@ -12,7 +12,8 @@ next one right away when an answer took longer):
 - ``calm``: nothing else;
 - ``camera 39.6 MP PNG``: the attacker camera posts a 7296x5472 PNG (mostly flat, ~0.1-0.5 MB: the issue's
   attack) ``--rate`` times a second, without waiting for the answers;
-- ``camera 4K PNG``: the same with the largest PNG the defaults accept (3840x2160);
+- ``camera 1440p PNG`` and ``camera 4K JPEG``: the same with the largest PNG (2560x1440) and JPEG (3840x2160) the
+  defaults accept;
 - ``operator 39.6 MP PNG``: an admin uploads the 39.6 MP PNG as enrollment photos of a second person at ``--rate``;
 - ``operator 24 MP JPEG``: the same with 24 MP phone-sized JPEGs (accepted, decoded at reduced size after).
 
@@ -188,7 +189,8 @@ def main(argv: list[str] | None = None) -> int:
     say("making the attack's pictures ...")
     attacks = {
         "camera 39.6 MP PNG": ("camera", "huge.png", big_picture(photos[0], 7296, 5472, "PNG")),
-        "camera 4K PNG": ("camera", "4k.png", big_picture(photos[0], 3840, 2160, "PNG")),
+        "camera 1440p PNG": ("camera", "1440p.png", big_picture(photos[0], 2560, 1440, "PNG")),
+        "camera 4K JPEG": ("camera", "4k.jpg", big_picture(photos[0], 3840, 2160, "JPEG")),
         "operator 39.6 MP PNG": ("operator", "huge.png", big_picture(other[0], 7296, 5472, "PNG")),
         "operator 24 MP JPEG": ("operator", "phone.jpg", big_picture(other[0], 6000, 4000, "JPEG")),
     }

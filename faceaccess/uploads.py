@@ -84,7 +84,8 @@ def validate_image_bytes(data: bytes, filename: str = "") -> ImageUpload:
                     f"{pixels(max_pixels)}: send a smaller picture",
                     413,
                 )
-            full_decode = settings.FACEACCESS_MAX_DECODED_PIXELS
+            full_decode = min([b for b in (settings.FACEACCESS_MAX_DECODED_PIXELS,
+                                           settings.FACEACCESS_MAX_FULL_DECODE_PIXELS) if b] or [0])
             if full_decode and img.format not in REDUCIBLE and width * height > full_decode:
                 raise UploadError(
                     "too_many_pixels",

@@ -162,7 +162,8 @@ def decode_image(data: bytes) -> np.ndarray:
 
     with decode_slot():
         return load_image(data, max_pixels=settings.FACEACCESS_MAX_PIXELS,
-                          max_decoded_pixels=settings.FACEACCESS_MAX_DECODED_PIXELS or None)
+                          max_decoded_pixels=settings.FACEACCESS_MAX_DECODED_PIXELS or None,
+                          max_full_decode_pixels=settings.FACEACCESS_MAX_FULL_DECODE_PIXELS or None)
 
 
 def read_image(field_file: Any) -> np.ndarray:

@@ -34,6 +34,7 @@ def load_image(
     max_pixels: int | None = DEFAULT_MAX_PIXELS,
     formats: set[str] | None = None,
     max_decoded_pixels: int | None = None,
+    max_full_decode_pixels: int | None = None,
 ) -> np.ndarray:
     """Decode ``data`` (bytes or a file path) to an (H, W, 3) RGB uint8 array.
 
@@ -44,7 +45,8 @@ def load_image(
     ``max_decoded_pixels`` bounds the pixels actually decoded, so that one photo
     cannot hold the engine for seconds: a larger JPEG is decoded at the first of
     1/2, 1/4, 1/8 of its size that fits (the array is then that size), any other
-    format above it is refused (``too_many_pixels``).
+    format above it, or above ``max_full_decode_pixels``, is refused
+    (``too_many_pixels``): those are decoded in full.
     """
     if isinstance(data, (str, Path)):
         path = Path(data)
@@ -68,7 +70,15 @@ def load_image(
                     f"image is {w}x{h} = {w * h:,} pixels, over the limit of {max_pixels:,}",
                     "too_many_pixels",
                 )
-            if max_decoded_pixels is not None and w * h > max_decoded_pixels:
+            if img.format not in REDUCIBLE_FORMATS:
+                bounds = [b for b in (max_decoded_pixels, max_full_decode_pixels) if b is not None]
+                if bounds and w * h > min(bounds):
+                    raise ImageError(
+                        f"image is {w}x{h} = {w * h:,} pixels; a {img.format} is decoded in full and may have at "
+                        f"most {min(bounds):,} (send a JPEG, which is decoded at reduced size, or a smaller image)",
+                        "too_many_pixels",
+                    )
+            elif max_decoded_pixels is not None and w * h > max_decoded_pixels:
                 _decode_reduced(img, w, h, max_decoded_pixels)
             img.load()
             img = ImageOps.exif_transpose(img)
@@ -93,11 +103,11 @@ def decode_scale(width: int, height: int, max_decoded_pixels: int) -> int | None
 
 
 def _decode_reduced(img: Image.Image, width: int, height: int, max_decoded_pixels: int) -> None:
-    scale = decode_scale(width, height, max_decoded_pixels) if img.format in REDUCIBLE_FORMATS else None
+    scale = decode_scale(width, height, max_decoded_pixels)
     if scale is None:
         raise ImageError(
-            f"image is {width}x{height} = {width * height:,} pixels; a {img.format} is decoded in full and may have "
-            f"at most {max_decoded_pixels:,} (send a JPEG, which is decoded at reduced size, or a smaller image)",
+            f"image is {width}x{height} = {width * height:,} pixels, more than 1/8 of it can hold "
+            f"({max_decoded_pixels:,} pixels decoded at most)",
             "too_many_pixels",
         )
     # draft() picks the strongest reduction whose result is still at least the size asked for.

@@ -99,3 +99,7 @@ def test_a_large_png_is_refused_rather_than_decoded_in_full():
         load_image(data, max_decoded_pixels=1_000_000)
     assert exc.value.code == "too_many_pixels" and "decoded in full" in str(exc.value)
     assert load_image(data, max_decoded_pixels=6_000_000).shape == (2000, 3000, 3)
+    with pytest.raises(ImageError):  # a PNG's own, tighter bound (what a full decode costs)
+        load_image(data, max_decoded_pixels=6_000_000, max_full_decode_pixels=1_000_000)
+    jpeg = encode(Image.new("RGB", (3000, 2000)), "JPEG")  # a JPEG is not bound by it
+    assert load_image(jpeg, max_decoded_pixels=6_000_000, max_full_decode_pixels=1_000_000).shape == (2000, 3000, 3)

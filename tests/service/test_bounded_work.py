@@ -61,6 +61,17 @@ def test_a_png_or_webp_too_large_to_decode_in_full_is_refused(camera, owner_clie
     assert_nothing_stored(media)
 
 
+def test_a_png_over_the_full_decode_bound_is_refused_where_a_jpeg_is_not(camera, media, settings):
+    settings.FACEACCESS_MAX_FULL_DECODE_PIXELS = 200 * 100  # tighter than FACEACCESS_MAX_DECODED_PIXELS (4K)
+    response = camera.client().post(SNAPSHOTS, {"image": _named(picture(201, 100, "PNG"), "a.png")},
+                                    format="multipart")
+    assert_error(response, 413, "too_many_pixels")
+    assert_nothing_stored(media)
+    response = camera.client().post(SNAPSHOTS, {"image": _named(picture(201, 100, "JPEG"), "a.jpg")},
+                                    format="multipart")
+    assert response.status_code == 202, response.content
+
+
 def test_a_large_jpeg_is_accepted_for_reduced_decoding(camera, media, settings):
     settings.FACEACCESS_MAX_DECODED_PIXELS = 200 * 100
     response = camera.client().post(SNAPSHOTS, {"image": _named(picture(400, 200, "JPEG"), "a.jpg")},

@@ -41,7 +41,7 @@ def huge_png() -> bytes:
 
 
 def test_the_upload_check_never_decodes_the_pixels(huge_png, monkeypatch, settings):
-    settings.FACEACCESS_MAX_DECODED_PIXELS = 0  # accepted (only the header read), as where it is allowed
+    settings.FACEACCESS_MAX_DECODED_PIXELS = settings.FACEACCESS_MAX_FULL_DECODE_PIXELS = 0  # accepted where allowed
     def decode(self):
         raise AssertionError("the web process decoded the pixels of an upload")
 
@@ -66,7 +66,7 @@ def _reset_peak_rss() -> bool:
 
 
 def test_checking_a_39_mp_png_takes_little_memory(huge_png, settings):
-    settings.FACEACCESS_MAX_DECODED_PIXELS = 0
+    settings.FACEACCESS_MAX_DECODED_PIXELS = settings.FACEACCESS_MAX_FULL_DECODE_PIXELS = 0
     tracemalloc.start()
     try:
         validate_image_bytes(huge_png, "big.png")
@@ -99,7 +99,7 @@ def test_the_api_refuses_a_39_mp_png_from_its_header(camera, media, huge_png):
 def test_the_api_accepts_a_39_mp_png_from_its_header_where_allowed(camera, media, huge_png, settings):
     from access.models import AccessEvent, Site
 
-    settings.FACEACCESS_MAX_DECODED_PIXELS = 0
+    settings.FACEACCESS_MAX_DECODED_PIXELS = settings.FACEACCESS_MAX_FULL_DECODE_PIXELS = 0
     Site.objects.filter(pk=camera.camera.site_id).update(max_snapshot_pixels=0)
     f = io.BytesIO(huge_png)
     f.name = "big.png"
@@ -123,7 +123,7 @@ def test_decodes_in_the_worker_are_bounded(settings, monkeypatch):
     lock = threading.Lock()
     running, most = 0, 0
 
-    def slow_decode(data, max_pixels=None, formats=None, max_decoded_pixels=None):
+    def slow_decode(data, max_pixels=None, formats=None, max_decoded_pixels=None, max_full_decode_pixels=None):
         nonlocal running, most
         with lock:
             running += 1
