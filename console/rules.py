@@ -111,20 +111,11 @@ def person_context(person: Person) -> dict:
             "cards": list(Card.objects.filter(person=person))}
 
 
-def summary(level: AccessLevel) -> str:
-    try:
-        ranges = schedule.parse(level.schedule)
-    except schedule.ScheduleError:
-        return "never (unreadable schedule)"
-    return schedule.Level(level.pk, level.name, ranges, level.valid_from, level.valid_until,
-                          level.holidays_too).describe()
-
-
 @role_required()
 def rules_index(request):
     levels = list(AccessLevel.objects.prefetch_related("sites", "cameras__site", "groups", "people"))
     for level in levels:
-        level.summary = summary(level)
+        level.summary = level.describe()
     return render(request, "console/rules.html", {
         "groups": PersonGroup.objects.prefetch_related("members"), "levels": levels,
         "sites": Site.objects.prefetch_related("holidays"),
@@ -160,7 +151,7 @@ def level_edit(request, pk: int | None = None):
     level = get_object_or_404(AccessLevel, pk=pk) if pk else None
     form = LevelForm(request.POST or None, instance=level)
     done = _save_or_delete(request, form, level, "Access level",
-                           lambda saved: f"Access level {saved.name} saved: {summary(saved)}.")
+                           lambda saved: f"Access level {saved.name} saved: {saved.describe()}.")
     if done:
         return done
     shown = getattr(form, "parsed", None)

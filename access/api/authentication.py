@@ -12,8 +12,8 @@ from faceaccess import roles
 SCHEME = "Api-Key"
 
 
-class CameraPrincipal:
-    """``request.user`` for a camera: authenticated, never staff."""
+class MachinePrincipal:
+    """``request.user`` for a machine (a camera, the camera bridge): authenticated, never staff, no user row."""
 
     is_authenticated = True
     is_anonymous = False
@@ -21,6 +21,10 @@ class CameraPrincipal:
     is_staff = False
     is_superuser = False
     pk = id = None
+
+
+class CameraPrincipal(MachinePrincipal):
+    """``request.user`` for a camera."""
 
     def __init__(self, camera: Camera):
         self.camera = camera

@@ -27,17 +27,12 @@ from access.models import Camera, StreamStatus
 from access.outputs import mqtt
 from faceaccess.api.errors import JsonErrorsMixin
 
+from .authentication import MachinePrincipal
+
 SCHEME = "Bridge"
 
 
-class BridgePrincipal:
-    is_authenticated = True
-    is_anonymous = False
-    is_active = True
-    is_staff = False
-    is_superuser = False
-    pk = id = None
-
+class BridgePrincipal(MachinePrincipal):
     def __str__(self) -> str:
         return "camera bridge"
 

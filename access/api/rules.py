@@ -54,12 +54,7 @@ class AccessLevelSerializer(OrderedValidityMixin, serializers.ModelSerializer):
         read_only_fields = ["created_at", "updated_at"]
 
     def get_summary(self, level: AccessLevel) -> str:
-        try:
-            ranges = schedule.parse(level.schedule)
-        except schedule.ScheduleError:
-            return "never (unreadable schedule)"
-        return schedule.Level(level.pk, level.name, ranges, level.valid_from, level.valid_until,
-                              level.holidays_too).describe()
+        return level.describe()
 
     def validate_schedule(self, value: object) -> dict:
         try:

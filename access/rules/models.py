@@ -10,6 +10,8 @@ from __future__ import annotations
 from django.core.exceptions import ValidationError
 from django.db import models
 
+from faceaccess.validity import ordered_validity
+
 from . import schedule
 
 
@@ -56,9 +58,7 @@ class AccessLevel(models.Model):
 
     class Meta:
         ordering = ["name"]
-        constraints = [models.CheckConstraint(
-            condition=models.Q(valid_from__isnull=True) | models.Q(valid_until__isnull=True)
-            | models.Q(valid_from__lte=models.F("valid_until")), name="level_validity_ordered")]
+        constraints = [ordered_validity("level_validity_ordered")]
 
     def __str__(self) -> str:
         return self.name
@@ -66,6 +66,15 @@ class AccessLevel(models.Model):
     def clean(self) -> None:
         if self.valid_from and self.valid_until and self.valid_from > self.valid_until:
             raise ValidationError({"valid_until": "must not be before valid_from"})
+
+    def describe(self) -> str:
+        """The level in words ("Mon-Fri 18:00-22:00 ..."), for the console and the API."""
+        try:
+            ranges = schedule.parse(self.schedule)
+        except schedule.ScheduleError:
+            return "never (unreadable schedule)"
+        return schedule.Level(self.pk, self.name, ranges, self.valid_from, self.valid_until,
+                              self.holidays_too).describe()
 
 
 class Holiday(models.Model):
