@@ -126,6 +126,8 @@ def test_no_pin_or_card_number_in_events_webhooks_logs_or_the_audit_trail(fake_p
                                                                           caplog, owner_client, settings):
     from auditlog.models import LogEntry
 
+    from access.outputs.mqtt import event_payload as mqtt_event_payload
+
     caplog.set_level(logging.DEBUG)
     mode(site, "face_card")
     post(camera, snap(fake_pipeline, 51, 1), card=ALICE_CARD, pin=ALICE_PIN)
@@ -136,7 +138,7 @@ def test_no_pin_or_card_number_in_events_webhooks_logs_or_the_audit_trail(fake_p
 
     events = owner_client.get("/api/v1/events/")
     assert events.status_code == 200
-    texts = [text(payload(e)) for e in AccessEvent.objects.all()]
+    texts = [text(payload(e)) + text(mqtt_event_payload(e)) for e in AccessEvent.objects.all()]  # webhook, MQTT
     texts += [text(list(AccessEvent.objects.values())), text(events.json())]
     texts += [r.getMessage() for r in caplog.records]
     texts += [text(e.changes) + str(e.changes_text) for e in LogEntry.objects.all()]
