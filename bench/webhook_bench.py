@@ -35,7 +35,7 @@ import sys
 import time
 from pathlib import Path
 
-from own_runner import REPO, OwnRunner
+from own_runner import REPO, OwnRunner, tree_of
 
 from faceaccess.http_client import RecordingReceiver, SilentReceiver
 
@@ -57,12 +57,9 @@ def compare(args: argparse.Namespace) -> None:
     PYTHONPATH names its tree first), and the two side by side."""
     import shutil
     import subprocess
-    import tempfile
 
-    old = Path(tempfile.mkdtemp(prefix="faceaccess-webhook-before-"))
+    old = tree_of(args.compare)
     try:
-        archive = subprocess.run(["git", "-C", str(REPO), "archive", args.compare], check=True, capture_output=True)
-        subprocess.run(["tar", "-x", "-C", str(old)], input=archive.stdout, check=True)
         for name in ("bench/webhook_bench.py", "bench/own_runner.py", "faceaccess/http_client.py"):
             shutil.copy(REPO / name, old / name)
         results = {}
